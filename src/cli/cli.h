@@ -1,0 +1,59 @@
+/* The command table and what every command shares.
+ *
+ * Adding a command (docs/architecture.md): write src/cli/cmd_<name>.c with
+ * `int cmd_<name>(int argc, char **argv)` and its usage text, declare both
+ * here, add one row to the table in main.c.
+ *
+ * Exit codes: 0 success, 1 the operation failed, 2 bad usage or bad input.
+ */
+#ifndef SKIFF_CLI_H
+#define SKIFF_CLI_H
+
+#include <stdbool.h>
+
+#include "skiff/err.h"
+
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);   /* argv[0] is the command name */
+    const char *summary;                 /* one line for `skiff help` */
+    const char *usage;                   /* full text for `skiff help NAME` */
+};
+
+const struct cli_command *cli_find(const char *name);
+const struct cli_command *cli_commands(int *n);
+
+/* Prints "skiff: <formatted error>" to stderr and returns the exit code that
+ * goes with it (2 for bad input, 1 otherwise). */
+int cli_fail(const struct skiff_err *err);
+/* Prints "skiff NAME: <msg>" and a pointer to --help; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when argv holds -h or --help: the command prints its usage. */
+bool cli_wants_help(int argc, char **argv);
+int cli_print_usage(const char *cmd);
+
+/* Where the platform is and how to reach it: SKIFF_URL (default from
+ * SKIFF_LISTEN or http://127.0.0.1:8080) and the token from SKIFF_TOKEN_FILE
+ * or SKIFF_HOME/admin.token. Caller frees both. */
+int cli_platform(char **url, char **token, struct skiff_err *err);
+const char *cli_home(void);   /* SKIFF_HOME or ./.skiff; borrowed */
+
+#define CLI_COMMANDS(X)                                                              \
+    X(up, "run the platform: API, tracking, features, serving, controllers")        \
+    X(apply, "create or update resources from YAML files")                           \
+    X(get, "list resources or show one")                                             \
+    X(describe, "show one resource in detail")                                       \
+    X(delete, "delete a resource")                                                   \
+    X(token, "issue a short-lived token for a service account")                      \
+    X(version, "print the version")                                                  \
+    X(help, "show help for skiff or a command")
+
+#define CLI__DECL(name, summary)                                                     \
+    int cmd_##name(int argc, char **argv);                                           \
+    extern const char cmd_##name##_usage[];
+CLI_COMMANDS(CLI__DECL)
+#undef CLI__DECL
+
+#endif
