@@ -14,6 +14,7 @@ PACKAGES=(
   libgit2-dev libxgboost-dev
   # tests and their oracles
   libcmocka-dev python3 python3-pytest python3-requests python3-prometheus-client
+  python3-jwt python3-cryptography
   python3-numpy python3-scipy python3-pandas python3-xgboost python3-yaml
   # real servers the tests start on loopback
   prometheus redis-server postgresql
