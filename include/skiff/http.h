@@ -136,7 +136,14 @@ bool skiff_http_match(const char *pattern, const char *path, struct skiff_arena 
 struct skiff_http_result {
     long status;
     struct skiff_buf body;         /* caller releases with skiff_buf_release */
+    struct skiff_buf headers;      /* raw response header lines ("Name: value\r\n"),
+                                      capped at 64 KiB; caller releases */
 };
+
+/* The value of response header `name` (case-insensitive, first one), copied
+ * into out[n] without surrounding whitespace. False when absent. */
+bool skiff_http_result_header(const struct skiff_http_result *res, const char *name, char *out,
+                              size_t n);
 
 /* One request. `token` NULL sends no Authorization header; `body` NULL sends
  * none. A connection failure returns SKIFF_EUNAVAIL with a message that says

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define REQUEST_TIMEOUT_S 30L
 #define CONNECT_TIMEOUT_S 10L
@@ -59,6 +60,7 @@ int skiff_http_request(const char *method, const char *url, const char *token,
 
     res->status = 0;
     skiff_buf_init(&res->body, MAX_RESPONSE);
+    skiff_buf_init(&res->headers, 64 << 10);
     if (!method || !url)
         return skiff_err_set(err, SKIFF_EINVAL, "request without method or URL");
     /* a token read from a file must not smuggle extra header lines */
@@ -100,6 +102,8 @@ int skiff_http_request(const char *method, const char *url, const char *token,
     curl_easy_setopt(c, CURLOPT_USERAGENT, "skiff/" SKIFF_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &res->body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &res->headers);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "GET") != 0 || body) {
@@ -143,10 +147,35 @@ int skiff_http_request(const char *method, const char *url, const char *token,
                            errbuf[0] ? errbuf : curl_easy_strerror(cc));
     }
 out:
-    if (rc)
+    if (rc) {
         skiff_buf_release(&res->body);
+        skiff_buf_release(&res->headers);
+    }
     skiff_buf_release(&line);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     return rc;
+}
+
+bool skiff_http_result_header(const struct skiff_http_result *res, const char *name, char *out,
+                              size_t n)
+{
+    size_t nl = strlen(name);
+    const char *p = res->headers.ptr;
+
+    while (p && *p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
+            const char *v = p + nl + 1, *end = p + len;
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            snprintf(out, n, "%.*s", (int)(end - v), v);
+            return true;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return false;
 }

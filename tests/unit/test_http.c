@@ -177,6 +177,7 @@ static void test_listen_addresses(void **state)
         assert_int_equal(skiff_http_request("GET", url, NULL, NULL, NULL, 0, &res, &e), 0);
         assert_int_equal(res.status, 404);
         skiff_buf_release(&res.body);
+        skiff_buf_release(&res.headers);
     } else {
         print_message("no IPv6 loopback here: %s\n", e.msg);
     }
@@ -410,6 +411,7 @@ static long req(const char *method, const char *path, const char *token, const c
         *out = res.body;
     else
         skiff_buf_release(&res.body);
+    skiff_buf_release(&res.headers);
     return res.status;
 }
 
@@ -759,10 +761,12 @@ static void test_no_verifier_refuses(void **state)
     assert_int_equal(skiff_http_request("GET", url, "anything", NULL, NULL, 0, &res, &e), 0);
     assert_int_equal(res.status, 401);
     skiff_buf_release(&res.body);
+    skiff_buf_release(&res.headers);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/open", skiff_http_port(srv));
     assert_int_equal(skiff_http_request("GET", url, NULL, NULL, NULL, 0, &res, &e), 0);
     assert_int_equal(res.status, 200);
     skiff_buf_release(&res.body);
+    skiff_buf_release(&res.headers);
     skiff_http_stop(srv, 1000);
     skiff_http_stop(srv, 1000); /* twice is harmless */
     skiff_http_free(srv);
@@ -892,6 +896,7 @@ static void *client_thread(void *arg)
             res.status == 200 && strcmp(res.body.ptr, want) == 0)
             c->ok++;
         skiff_buf_release(&res.body);
+        skiff_buf_release(&res.headers);
     }
     return NULL;
 }
@@ -940,6 +945,7 @@ static void *slow_thread(void *arg)
     c->rc = skiff_http_request("GET", c->url, NULL, NULL, NULL, 0, &res, &e);
     c->status = res.status;
     c->body = res.body;
+    skiff_buf_release(&res.headers);
     return NULL;
 }
 
@@ -1050,6 +1056,7 @@ static void test_client_errors(void **state)
     assert_string_equal(e.msg, want);
     assert_int_equal(res.body.len, 0);
     skiff_buf_release(&res.body);
+    skiff_buf_release(&res.headers);
     close(fd);
 
     assert_int_equal(skiff_http_request("GET", "http://[::1/x", NULL, NULL, NULL, 0, &res, &e),
@@ -1059,6 +1066,24 @@ static void test_client_errors(void **state)
     assert_int_equal(skiff_http_request(NULL, url, NULL, NULL, NULL, 0, &res, &e), SKIFF_EINVAL);
     assert_int_equal(skiff_http_request("GET", url, "a\r\nX-Evil: 1", NULL, NULL, 0, &res, &e),
                      SKIFF_EINVAL);
+}
+
+static void test_client_response_headers(void **state)
+{
+    struct skiff_err e = SKIFF_ERR_INIT;
+    struct skiff_http_result res;
+    char url[300], v[32];
+
+    snprintf(url, sizeof url, "%s/echo", fx.base);
+    assert_int_equal(skiff_http_request("POST", url, NULL, "text/plain", "hello", 5, &res, &e), 0);
+    assert_int_equal(res.status, 201);
+    assert_true(skiff_http_result_header(&res, "x-body-len", v, sizeof v));
+    assert_string_equal(v, "5");
+    assert_true(skiff_http_result_header(&res, "Content-Type", v, sizeof v));
+    assert_string_equal(v, "application/octet-stream");
+    assert_false(skiff_http_result_header(&res, "X-Body", v, sizeof v));
+    skiff_buf_release(&res.body);
+    skiff_buf_release(&res.headers);
 }
 
 static void test_reply_helpers(void **state)
@@ -1094,6 +1119,7 @@ int main(void)
         cmocka_unit_test(test_not_found_and_method),
         cmocka_unit_test(test_bad_escapes),
         cmocka_unit_test(test_body_limits),
+        cmocka_unit_test(test_client_response_headers),
         cmocka_unit_test(test_handler_errors),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_no_verifier_refuses),
