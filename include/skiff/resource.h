@@ -21,6 +21,7 @@ struct skiff_buf;
 struct skiff_err;
 struct skiff_store;
 struct skiff_yaml_docs;
+struct skiff_route;
 
 /* Collects warnings and the first error of one validation. */
 struct skiff_validation {
@@ -77,8 +78,13 @@ int skiff_resource_validate(const json_t *obj, struct skiff_validation *v,
  * SKIFF_ECONFLICT (409). A `status` in `obj` is ignored: status belongs to
  * controllers. `*stored` (may be NULL) receives the stored object: caller
  * json_decref's it. */
+enum skiff_apply_result { SKIFF_APPLY_CREATED, SKIFF_APPLY_CONFIGURED, SKIFF_APPLY_UNCHANGED };
+/* An apply whose object equals the stored one (apart from resourceVersion)
+ * writes nothing and keeps the resourceVersion: SKIFF_APPLY_UNCHANGED.
+ * `*result` (may be NULL) says which of the three happened. */
 int skiff_resource_apply(struct skiff_store *s, const struct skiff_kind *k, json_t *obj,
-                         json_t **stored, struct skiff_err *err);
+                         json_t **stored, enum skiff_apply_result *result,
+                         struct skiff_err *err);
 /* Create only (POST): SKIFF_EEXIST when the name is taken. metadata.generateName
  * without a name gets a random 5-character suffix, as on Kubernetes. */
 int skiff_resource_create(struct skiff_store *s, const struct skiff_kind *k, json_t *obj,
@@ -94,5 +100,13 @@ int skiff_resource_list(struct skiff_store *s, const struct skiff_kind *k, json_
                         struct skiff_err *err);
 int skiff_resource_delete(struct skiff_store *s, const struct skiff_kind *k, const char *name,
                           struct skiff_err *err);
+
+/* "workflow.argoproj.io" (kubectl's name for a kind in messages). Static. */
+const char *skiff_kind_qualified(const struct skiff_kind *k);
+
+/* The resource API's route table: GET/POST /api/v1/{plural},
+ * GET/PUT/DELETE /api/v1/{plural}/{name}, GET /api/v1 (the kinds). Register
+ * with the struct skiff_store * as ctx. */
+const struct skiff_route *skiff_resource_routes(size_t *n);
 
 #endif

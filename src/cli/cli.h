@@ -11,6 +11,10 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
+struct skiff_kind;
+
 #include "skiff/err.h"
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
@@ -39,6 +43,33 @@ int cli_print_usage(const char *cmd);
  * or SKIFF_HOME/admin.token. Caller frees both. */
 int cli_platform(char **url, char **token, struct skiff_err *err);
 const char *cli_home(void);   /* SKIFF_HOME or ./.skiff; borrowed */
+
+struct cli_api_meta {
+    long status;
+    char apply_result[16];   /* "created" | "configured" | "unchanged" | "" */
+};
+
+/* One call to the platform's API: `path` such as "/api/v1/workflows".
+ * `body` (may be NULL) is sent as JSON; the JSON reply goes to *out (caller
+ * decrefs; may be NULL). An HTTP error status becomes a skiff error with the
+ * server's message (400 -> EINVAL, 404 -> ENOTFOUND, 409 -> ECONFLICT ...). */
+int cli_api(const char *method, const char *path, const json_t *body, json_t **out,
+            struct cli_api_meta *meta, struct skiff_err *err);
+
+/* Output (src/cli/output.c). */
+void cli_print_table(const json_t *items);
+/* format "yaml" or "json". */
+int cli_print_object(const json_t *obj, const char *format, struct skiff_err *err);
+void cli_describe(const json_t *obj);
+
+/* Parses "KIND [NAME] [-o FORMAT]" (format NULL: no -o accepted). Returns
+ * CLI_OK or CLI_USAGE after printing the problem. */
+int cli_parse_kind_name(const char *cmd, int argc, char **argv, const char **kind,
+                        const char **name, const char **format);
+
+/* The kind named on the command line (kind, plural or short name, any
+ * case); prints the error and returns NULL when unknown. */
+const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name);
 
 #define CLI_COMMANDS(X)                                                              \
     X(up, "run the platform: API, tracking, features, serving, controllers")        \

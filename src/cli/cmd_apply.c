@@ -1,0 +1,217 @@
+/* skiff apply: validate every document of every file first (errors with
+ * file:line:column, nothing sent if any is wrong), then send each one. */
+#include "cli.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "skiff/buf.h"
+#include "skiff/resource.h"
+#include "skiff/yaml.h"
+
+const char cmd_apply_usage[] =
+    "Usage: skiff apply -f FILE|DIR [-f FILE|DIR ...] [-R]\n\n"
+    "Create or update the resources in YAML (or JSON) files, as kubectl apply\n"
+    "does. Every document is validated first; if any is wrong, the errors are\n"
+    "printed with file:line:column and nothing is applied (exit code 2).\n"
+    "Unknown fields of upstream kinds are kept and reported as warnings.\n\n"
+    "Options:\n"
+    "  -f, --filename PATH  a file, a folder of *.yaml/*.yml/*.json files, or - for stdin\n"
+    "  -R, --recursive      also read the folders inside a folder\n\n"
+    "Examples:\n"
+    "  skiff apply -f examples/seed/workflow.yaml\n"
+    "  skiff apply -f examples/ -R\n"
+    "  cat isvc.yaml | skiff apply -f -\n";
+
+#define MAX_FILES 4096
+
+struct file_list {
+    char *paths[MAX_FILES];
+    size_t n;
+};
+
+static int has_ext(const char *name)
+{
+    return skiff_str_endswith(name, ".yaml") || skiff_str_endswith(name, ".yml") ||
+           skiff_str_endswith(name, ".json");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int collect(const char *path, bool recursive, bool top, struct file_list *fl,
+                   struct skiff_err *err)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+    size_t first;
+
+    if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && S_ISREG(st.st_mode))) {
+        if (fl->n == MAX_FILES)
+            return skiff_err_set(err, SKIFF_ETOOBIG, "more than %d files", MAX_FILES);
+        fl->paths[fl->n++] = strdup(path);
+        return 0;
+    }
+    if (stat(path, &st) != 0)
+        return skiff_err_sys(err, SKIFF_EINVAL, "cannot read '%s'", path);
+    if (!S_ISDIR(st.st_mode))
+        return skiff_err_set(err, SKIFF_EINVAL, "'%s' is not a file or a folder", path);
+    if (!top && !recursive)
+        return 0;
+    if (!(d = opendir(path)))
+        return skiff_err_sys(err, SKIFF_EIO, "cannot open folder '%s'", path);
+    first = fl->n;
+    while ((de = readdir(d)) != NULL) {
+        char child[4096];
+        int rc = 0;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(child, sizeof child, "%s/%s", path, de->d_name);
+        if (stat(child, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (recursive)
+                rc = collect(child, recursive, false, fl, err);
+        } else if (has_ext(de->d_name)) {
+            rc = collect(child, recursive, false, fl, err);
+        }
+        if (rc) {
+            closedir(d);
+            return rc;
+        }
+    }
+    closedir(d);
+    qsort(fl->paths + first, fl->n - first, sizeof *fl->paths, cmp_str);
+    return 0;
+}
+
+static int load(const char *path, struct skiff_yaml_docs **docs, struct skiff_err *err)
+{
+    struct skiff_buf b;
+    char chunk[65536];
+    size_t r;
+    int rc = 0;
+
+    if (strcmp(path, "-") != 0)
+        return skiff_yaml_load_file(path, docs, err);
+    skiff_buf_init(&b, 64 << 20);
+    while (rc == 0 && (r = fread(chunk, 1, sizeof chunk, stdin)) > 0)
+        if (skiff_buf_append(&b, chunk, r))
+            rc = skiff_err_set(err, SKIFF_ETOOBIG, "standard input is larger than 64 MiB");
+    if (rc == 0)
+        rc = skiff_yaml_parse(b.ptr, b.len, "<stdin>", docs, err);
+    skiff_buf_release(&b);
+    return rc;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+    struct file_list fl = {.n = 0};
+    struct skiff_yaml_docs *docs[MAX_FILES] = {0};
+    struct skiff_err err = SKIFF_ERR_INIT;
+    bool recursive = false;
+    const char *inputs[256];
+    size_t ninputs = 0, errors = 0, total = 0;
+    int rc = CLI_OK;
+
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--filename") == 0) && i + 1 < argc) {
+            if (ninputs == sizeof inputs / sizeof *inputs)
+                return cli_usage_error("apply", "too many -f options");
+            inputs[ninputs++] = argv[++i];
+        } else if (strncmp(argv[i], "--filename=", 11) == 0 && ninputs < 256) {
+            inputs[ninputs++] = argv[i] + 11;
+        } else if (strcmp(argv[i], "-R") == 0 || strcmp(argv[i], "--recursive") == 0) {
+            recursive = true;
+        } else {
+            return cli_usage_error("apply", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (ninputs == 0)
+        return cli_usage_error("apply", "no input: give -f FILE or -f DIR");
+    for (size_t i = 0; i < ninputs; i++) {
+        if (collect(inputs[i], recursive, true, &fl, &err)) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+    }
+    if (fl.n == 0) {
+        fprintf(stderr, "skiff: no *.yaml, *.yml or *.json files in the given folders\n");
+        rc = CLI_USAGE;
+        goto out;
+    }
+
+    /* 1. parse and validate everything */
+    for (size_t f = 0; f < fl.n; f++) {
+        if (load(fl.paths[f], &docs[f], &err)) {
+            cli_fail(&err);
+            errors++;
+            continue;
+        }
+        for (size_t i = 0; i < skiff_yaml_count(docs[f]); i++) {
+            struct skiff_err verr = SKIFF_ERR_INIT;
+            struct skiff_validation v = {.docs = docs[f], .doc_index = i, .err = &verr};
+            const struct skiff_kind *k;
+            total++;
+            if (skiff_resource_validate(skiff_yaml_doc(docs[f], i), &v, &k)) {
+                cli_fail(&verr);
+                errors++;
+            }
+            for (size_t w = 0; w < v.nwarnings; w++)
+                fprintf(stderr, "warning: %s\n", v.warnings[w]);
+            skiff_validation_release(&v);
+        }
+    }
+    if (errors) {
+        fprintf(stderr, "skiff: %zu error%s; nothing was applied\n", errors, errors == 1 ? "" : "s");
+        rc = CLI_USAGE;
+        goto out;
+    }
+    if (total == 0) {
+        fprintf(stderr, "skiff: the input holds no documents\n");
+        rc = CLI_USAGE;
+        goto out;
+    }
+
+    /* 2. send: PUT by name (apply), POST for generateName (create) */
+    for (size_t f = 0; f < fl.n && rc == CLI_OK; f++) {
+        for (size_t i = 0; i < skiff_yaml_count(docs[f]); i++) {
+            json_t *obj = skiff_yaml_doc(docs[f], i), *stored = NULL;
+            const struct skiff_kind *k;
+            const char *name = json_string_value(
+                json_object_get(json_object_get(obj, "metadata"), "name"));
+            struct cli_api_meta meta;
+            char path[1024];
+
+            skiff_kind_for(json_string_value(json_object_get(obj, "apiVersion")),
+                           json_string_value(json_object_get(obj, "kind")), &k, NULL);
+            if (name)
+                snprintf(path, sizeof path, "/api/v1/%s/%s", k->plural, name);
+            else
+                snprintf(path, sizeof path, "/api/v1/%s", k->plural);
+            if (cli_api(name ? "PUT" : "POST", path, obj, &stored, &meta, &err)) {
+                skiff_err_prefix(&err, "%s", fl.paths[f]);
+                rc = cli_fail(&err);
+                break;
+            }
+            printf("%s/%s %s\n", skiff_kind_qualified(k),
+                   json_string_value(json_object_get(json_object_get(stored, "metadata"), "name")),
+                   meta.apply_result[0] ? meta.apply_result
+                   : meta.status == 201 ? "created" : "configured");
+            json_decref(stored);
+        }
+    }
+out:
+    for (size_t f = 0; f < fl.n; f++) {
+        skiff_yaml_free(docs[f]);
+        free(fl.paths[f]);
+    }
+    return rc;
+}

@@ -1,0 +1,260 @@
+/* skiff up: the platform process.
+ *
+ * Start-up order: home folder (0700) and its lock (one `skiff up` per home),
+ * config, store, blob store, token issuer and admin token, HTTP server;
+ * then wait for SIGINT/SIGTERM. Shutdown runs the same list backwards:
+ * stop accepting, let in-flight requests finish, close the store.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "skiff/auth.h"
+#include "skiff/config.h"
+#include "skiff/http.h"
+#include "skiff/log.h"
+#include "skiff/metrics.h"
+#include "skiff/resource.h"
+#include "skiff/store.h"
+#include "skiff/time.h"
+
+const char cmd_up_usage[] =
+    "Usage: skiff up [--home DIR] [--listen ADDR:PORT]\n\n"
+    "Run the platform: the resource API, the controllers and every service, in\n"
+    "one process, with state in DIR (SQLite, artifacts, signing key).\n\n"
+    "Options:\n"
+    "  --home DIR          platform home (env SKIFF_HOME, default ./.skiff)\n"
+    "  --listen ADDR:PORT  where to serve (env SKIFF_LISTEN, default 127.0.0.1:8080);\n"
+    "                      port 0 picks a free one, written to DIR/endpoint\n\n"
+    "On first start it creates DIR/signing.key and DIR/admin.token (both mode\n"
+    "0600); the CLI reads the token from there. Stop with Ctrl-C or SIGTERM.\n\n"
+    "Examples:\n"
+    "  skiff up\n"
+    "  skiff up --home /var/lib/skiff --listen 0.0.0.0:8080\n"
+    "  SKIFF_HOME=/tmp/demo skiff up --listen 127.0.0.1:0 &\n";
+
+struct platform {
+    struct skiff_config cfg;
+    struct skiff_store *store;
+    struct skiff_blob *blob;
+    struct skiff_auth *auth;
+    struct skiff_http_server *http;
+    int lock_fd;
+    bool locked;    /* this process holds up.lock: the endpoint file is ours */
+};
+
+/* ---- system routes: health, metrics, JWKS ---- */
+
+static int h_healthz(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                     struct skiff_err *err)
+{
+    return skiff_http_reply_json(resp, 200, "{\"status\":\"ok\"}");
+}
+
+static int h_metrics(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                     struct skiff_err *err)
+{
+    struct skiff_buf b = SKIFF_BUF_INIT;
+    int rc = skiff_metrics_render(skiff_metrics_default(), &b);
+    if (rc == 0)
+        rc = skiff_http_reply(resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len);
+    skiff_buf_release(&b);
+    return rc ? skiff_err_set(err, rc, "cannot render metrics") : 0;
+}
+
+static int h_jwks(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                  struct skiff_err *err)
+{
+    struct platform *p = req->ctx;
+    struct skiff_buf b = SKIFF_BUF_INIT;
+    int rc = skiff_auth_jwks(p->auth, &b);
+    if (rc == 0)
+        rc = skiff_http_reply_json(resp, 200, b.ptr);
+    skiff_buf_release(&b);
+    return rc ? skiff_err_set(err, rc, "cannot build the key set") : 0;
+}
+
+static int h_version(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                     struct skiff_err *err)
+{
+    struct platform *p = req->ctx;
+    char body[128];
+    snprintf(body, sizeof body, "{\"version\":\"%s\",\"schema\":%d}", SKIFF_VERSION,
+             skiff_store_schema_version(p->store));
+    return skiff_http_reply_json(resp, 200, body);
+}
+
+static const struct skiff_route system_routes[] = {
+    {"GET", "/healthz", SKIFF_SCOPE_OPEN, h_healthz, 0},
+    {"GET", "/metrics", SKIFF_SCOPE_OPEN, h_metrics, 0},
+    {"GET", "/.well-known/jwks.json", SKIFF_SCOPE_OPEN, h_jwks, 0},
+    {"GET", "/version", "resources:read", h_version, 0},
+};
+
+/* ---- start-up steps ---- */
+
+static int make_home(struct platform *p, struct skiff_err *err)
+{
+    char path[4200];
+    const char *home = p->cfg.home;
+
+    if (mkdir(home, 0700) != 0 && errno != EEXIST)
+        return skiff_err_sys(err, SKIFF_EIO, "cannot create home '%s'", home);
+    snprintf(path, sizeof path, "%s/up.lock", home);
+    p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (p->lock_fd < 0)
+        return skiff_err_sys(err, SKIFF_EIO, "cannot open '%s'", path);
+    if (flock(p->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return skiff_err_set(err, SKIFF_EBUSY,
+                             "another 'skiff up' is running with home '%s' (stop it, or use "
+                             "--home for a second platform)", home);
+    p->locked = true;
+    return 0;
+}
+
+/* The admin token in home/admin.token: kept while it verifies and has more
+ * than a day left, otherwise replaced. Its value is never logged. */
+static int ensure_admin_token(struct platform *p, struct skiff_err *err)
+{
+    char path[4200], *tok = NULL;
+    struct skiff_auth_claims c;
+    int64_t now = time(NULL);
+    int rc;
+
+    snprintf(path, sizeof path, "%s/admin.token", p->cfg.home);
+    if (skiff_auth_read_token_file(path, &tok, NULL) == 0 &&
+        skiff_auth_verify(p->auth, tok, now, &c, NULL) == 0 && c.exp - now > 86400 &&
+        skiff_auth_allows(&c, "admin")) {
+        free(tok);
+        return 0;
+    }
+    free(tok);
+    tok = NULL;
+    rc = skiff_auth_issue(p->auth, "system:admin", "admin", p->cfg.admin_token_ttl_s, &tok, err);
+    if (rc == 0)
+        rc = skiff_auth_write_token_file(path, tok, err);
+    free(tok);
+    if (rc == 0)
+        skiff_info("wrote a new admin token to %s (mode 0600)", path);
+    return rc;
+}
+
+static int write_endpoint(struct platform *p, struct skiff_err *err)
+{
+    char path[4200], url[300], host[256];
+    const char *colon = strrchr(p->cfg.listen, ':');
+    size_t hl = colon ? (size_t)(colon - p->cfg.listen) : strlen(p->cfg.listen);
+
+    snprintf(host, sizeof host, "%.*s", (int)hl, p->cfg.listen);
+    if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0')
+        snprintf(host, sizeof host, "127.0.0.1");
+    else if (strcmp(host, "[::]") == 0)
+        snprintf(host, sizeof host, "[::1]");
+    snprintf(url, sizeof url, "http://%s:%d", host, skiff_http_port(p->http));
+    snprintf(path, sizeof path, "%s/endpoint", p->cfg.home);
+    skiff_info("listening on %s (home %s)", url, p->cfg.home);
+    return skiff_auth_write_token_file(path, url, err);
+}
+
+static int start(struct platform *p, struct skiff_err *err)
+{
+    struct skiff_http_opts ho;
+    const struct skiff_route *rr;
+    size_t nr;
+    int rc;
+
+    if ((rc = make_home(p, err)) ||
+        (rc = skiff_store_open(p->cfg.store, &p->store, err)) ||
+        (rc = skiff_blob_open(p->cfg.artifacts, &p->blob, err)) ||
+        (rc = skiff_auth_open(p->cfg.home, &p->auth, err)) ||
+        (rc = ensure_admin_token(p, err)))
+        return rc;
+    skiff_http_opts_init(&ho);
+    ho.listen = p->cfg.listen;
+    ho.auth = p->auth;
+    if ((rc = skiff_http_new(&ho, &p->http, err)))
+        return rc;
+    rr = skiff_resource_routes(&nr);
+    if ((rc = skiff_http_add_routes(p->http, system_routes,
+                                    sizeof system_routes / sizeof *system_routes, NULL, p, err)) ||
+        (rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)) ||
+        (rc = skiff_http_start(p->http, err)))
+        return rc;
+    return write_endpoint(p, err);
+}
+
+static void stop(struct platform *p)
+{
+    char path[4200];
+    skiff_http_free(p->http);   /* stops gracefully if running */
+    p->http = NULL;
+    skiff_store_close(p->store);
+    skiff_blob_close(p->blob);
+    skiff_auth_free(p->auth);
+    if (p->locked) {
+        snprintf(path, sizeof path, "%s/endpoint", p->cfg.home);
+        unlink(path);
+    }
+    if (p->lock_fd >= 0)
+        close(p->lock_fd);
+}
+
+int cmd_up(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"home", required_argument, NULL, 'H'},
+        {"listen", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    struct platform p = {.lock_fd = -1};
+    struct skiff_err err = SKIFF_ERR_INIT;
+    const char *home = NULL, *listen = NULL;
+    sigset_t sigs;
+    int opt, sig = 0, rc;
+    int64_t t0 = skiff_time_mono_us();
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'H': home = optarg; break;
+        case 'l': listen = optarg; break;
+        default: return cli_usage_error("up", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("up", "unexpected argument '%s'", argv[optind]);
+    if ((rc = skiff_config_load(home, &p.cfg, &err)))
+        return cli_fail(&err);
+    if (listen && (rc = skiff_config_set(&p.cfg, "listen", listen, &err)))
+        return cli_fail(&err);
+
+    /* Block the stop signals before any thread starts, so every thread
+     * inherits the mask and only sigwait below receives them. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = start(&p, &err))) {
+        stop(&p);
+        return rc == SKIFF_EBUSY ? (cli_fail(&err), CLI_FAILED) : cli_fail(&err);
+    }
+    skiff_info("ready in %.1f ms", (double)(skiff_time_mono_us() - t0) / 1000.0);
+    sigwait(&sigs, &sig);
+    skiff_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    stop(&p);
+    skiff_info("stopped");
+    return CLI_OK;
+}
