@@ -5,6 +5,7 @@
 #include "auth/auth_int.h"
 #include "skiff/auth.h"
 #include "skiff/err.h"
+#include "skiff/fs.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -18,43 +19,6 @@
 
 /* A token file holds one token; anything much longer is not one. */
 #define TOKEN_FILE_MAX (2 * AUTH__TOKEN_MAX)
-
-static int write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the folder holding `path`, so the new name survives a crash. */
-static int fsync_parent(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int fd, rc;
-
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
 
 int auth__write_file_atomic(const char *path, const void *data, size_t n, bool replace,
                             struct skiff_err *err)
@@ -72,7 +36,7 @@ int auth__write_file_atomic(const char *path, const void *data, size_t n, bool r
         goto out;
     }
     tmp_exists = true;
-    if (fchmod(fd, 0600) != 0 || write_all(fd, data, n) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, 0600) != 0 || skiff_fs_write_all(fd, data, n) != 0 || fsync(fd) != 0) {
         rc = skiff_err_sys(err, SKIFF_EIO, "cannot write '%s'", path);
         goto out;
     }
@@ -95,7 +59,7 @@ int auth__write_file_atomic(const char *path, const void *data, size_t n, bool r
             rc = skiff_err_sys(err, SKIFF_EIO, "cannot create '%s'", path);
         goto out;
     }
-    if (fsync_parent(path) != 0)
+    if (skiff_fs_fsync_parent(path) != 0)
         rc = skiff_err_sys(err, SKIFF_EIO, "cannot sync the folder of '%s'", path);
 out:
     if (fd >= 0)

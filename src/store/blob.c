@@ -24,6 +24,7 @@
 #include "store/store_int.h"
 #include "skiff/buf.h"
 #include "skiff/err.h"
+#include "skiff/fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -185,22 +186,6 @@ void skiff_blob_close(struct skiff_blob *b)
 
 /* ---- writing ---- */
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Copies src_fd to fd until EOF, CHUNK bytes at a time. */
 static int copy_fd(int src_fd, int fd, const char *rel, struct skiff_err *err)
 {
@@ -219,7 +204,7 @@ static int copy_fd(int src_fd, int fd, const char *rel, struct skiff_err *err)
         }
         if (r == 0)
             break;
-        if (write_all(fd, buf, (size_t)r) != 0) {
+        if (skiff_fs_write_all(fd, buf, (size_t)r) != 0) {
             rc = skiff_err_sys(err, SKIFF_EIO, "cannot write artifact '%s'", rel);
             break;
         }
@@ -234,7 +219,7 @@ static int put_common(struct skiff_blob *b, const char *rel, const void *data, s
 {
     char abs[PATH_MAX], tmp[PATH_MAX];
     char *slash;
-    int fd = -1, dfd = -1, rc;
+    int fd = -1, rc;
     bool tmp_exists = false;
 
     if (rel && !*rel)
@@ -264,7 +249,7 @@ static int put_common(struct skiff_blob *b, const char *rel, const void *data, s
     if (src_fd >= 0) {
         if ((rc = copy_fd(src_fd, fd, rel, err)))
             goto out;
-    } else if (write_all(fd, data, n) != 0) {
+    } else if (skiff_fs_write_all(fd, data, n) != 0) {
         rc = skiff_err_sys(err, SKIFF_EIO, "cannot write artifact '%s'", rel);
         goto out;
     }
@@ -286,16 +271,11 @@ static int put_common(struct skiff_blob *b, const char *rel, const void *data, s
     }
     tmp_exists = false;
     /* the new name must survive a crash too */
-    *slash = '\0';
-    dfd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    *slash = '/';
-    if (dfd < 0 || fsync(dfd) != 0)
+    if (skiff_fs_fsync_parent(abs) != 0)
         rc = skiff_err_sys(err, SKIFF_EIO, "cannot sync the folder of artifact '%s'", rel);
 out:
     if (fd >= 0)
         close(fd);
-    if (dfd >= 0)
-        close(dfd);
     if (tmp_exists)
         unlink(tmp);
     return rc;
