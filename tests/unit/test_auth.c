@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -32,24 +34,13 @@ struct fixture {
     struct skiff_auth *auth;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     struct skiff_err err = SKIFF_ERR_INIT;
     if (!f)
         return -1;
-    strcpy(f->home, "/tmp/skiff-test-auth-XXXXXX");
-    if (!mkdtemp(f->home))
+    if (!test_tmpdir(f->home, sizeof f->home, "auth"))
         return -1;
     snprintf(f->key_path, sizeof f->key_path, "%s/signing.key", f->home);
     if (skiff_auth_open(f->home, &f->auth, &err) != 0) {
@@ -64,7 +55,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     skiff_auth_free(f->auth);
-    rm_tree(f->home);
+    test_rmtree(f->home);
     free(f);
     return 0;
 }
@@ -294,7 +285,7 @@ static void test_other_key(void **state)
     expect_unauth(f, token, time(NULL), "bad signature");
     free(token);
     skiff_auth_free(other);
-    rm_tree(home);
+    test_rmtree(home);
 }
 
 static void test_forged_headers(void **state)
@@ -580,7 +571,7 @@ static void test_key_file_refused(void **state)
     snprintf(link_path, sizeof link_path, "%s/signing.key", link_home);
     assert_int_equal(symlink(f->key_path, link_path), 0);
     assert_int_equal(skiff_auth_open(link_home, &a, &err), SKIFF_EINVAL);
-    rm_tree(link_home);
+    test_rmtree(link_home);
 
     /* a home that does not exist */
     assert_int_equal(skiff_auth_open("/nonexistent/skiff-home", &a, &err), SKIFF_EIO);

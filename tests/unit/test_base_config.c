@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +29,7 @@ static void write_config(const char *text)
 
 static int setup(void **state)
 {
-    strcpy(dir, "/tmp/skiff-test-cfg-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_non_null(test_tmpdir(dir, sizeof dir, "cfg"));
     unsetenv("SKIFF_LISTEN");
     unsetenv("SKIFF_STORE");
     unsetenv("SKIFF_TOKEN_TTL");
@@ -37,9 +38,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    test_rmtree(dir);
+    return 0;
 }
 
 static void test_defaults_without_a_file(void **state)

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +27,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof *f);
     struct skiff_err err = SKIFF_ERR_INIT;
     char url[128];
-    strcpy(f->dir, "/tmp/skiff-test-res-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(test_tmpdir(f->dir, sizeof f->dir, "res"));
     snprintf(url, sizeof url, "sqlite:%s/skiff.db", f->dir);
     assert_int_equal(skiff_store_open(url, &f->store, &err), 0);
     f->entity = skiff_kind_lookup("entity");
@@ -38,10 +39,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[128];
     skiff_store_close(f->store);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
@@ -29,19 +31,13 @@ struct fixture {
     struct skiff_store *s;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     struct skiff_err err = SKIFF_ERR_INIT;
     if (!f)
         return -1;
-    strcpy(f->dir, "/tmp/skiff-test-store-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!test_tmpdir(f->dir, sizeof f->dir, "store"))
         return -1;
     snprintf(f->db, sizeof f->db, "%s/skiff.db", f->dir);
     if (skiff_store_open(f->db, &f->s, &err) != 0) {
@@ -56,7 +52,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     skiff_store_close(f->s);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_rmtree(f->dir);
     free(f);
     return 0;
 }

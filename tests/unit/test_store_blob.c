@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -28,19 +30,13 @@ struct fixture {
     struct skiff_blob *b;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     struct skiff_err err = SKIFF_ERR_INIT;
     if (!f)
         return -1;
-    strcpy(f->dir, "/tmp/skiff-test-blob-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!test_tmpdir(f->dir, sizeof f->dir, "blob"))
         return -1;
     /* two levels that do not exist yet: open creates them */
     snprintf(f->root, sizeof f->root, "%s/home/artifacts", f->dir);
@@ -56,7 +52,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     skiff_blob_close(f->b);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_rmtree(f->dir);
     free(f);
     return 0;
 }
