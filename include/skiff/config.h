@@ -39,7 +39,4 @@ int skiff_config_load(const char *home, struct skiff_config *cfg, struct skiff_e
 int skiff_config_set(struct skiff_config *cfg, const char *key, const char *value,
                      struct skiff_err *err);
 
-/* Prints the table (key, env, default, help) for `skiff up --help`. */
-void skiff_config_describe(void *file);
-
 #endif

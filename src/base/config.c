@@ -155,12 +155,3 @@ int skiff_config_load(const char *home, struct skiff_config *cfg, struct skiff_e
     }
     return 0;
 }
-
-void skiff_config_describe(void *file)
-{
-    FILE *f = file;
-    fprintf(f, "  %-16s %-20s %-26s %s\n", "KEY", "ENVIRONMENT", "DEFAULT", "MEANING");
-    for (size_t i = 0; i < NOPTIONS; i++)
-        fprintf(f, "  %-16s %-20s %-26s %s\n", options[i].key,
-                options[i].env ? options[i].env : "-", options[i].def, options[i].help);
-}
