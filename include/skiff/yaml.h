@@ -2,8 +2,9 @@
  *
  * Input is parsed with libfyaml (YAML 1.2; JSON is accepted as YAML). Each
  * document becomes a json_t tree: plain scalars resolve by the YAML 1.2 core
- * schema (null ~, true/false, integers, floats, .inf/.nan), quoted ones stay
- * strings; anchors and aliases are expanded; a duplicate key is an error. The
+ * schema (null ~, true/false, integers, floats; .inf/.nan, which JSON cannot
+ * hold, are an error), quoted ones stay strings; anchors, aliases and "<<"
+ * merge keys are expanded; a duplicate key is an error. The
  * parsed source is kept so that any node can be located by its JSON pointer
  * ("/spec/templates/3/name"), and so errors read
  *   pipeline.yaml:14:7: unknown template "trainer"

@@ -1,0 +1,273 @@
+/* skiff's own kinds (skiff.dev/v1): the feature store (after Feast's object
+ * model, specs/feast.md 1), the drift monitor (statistics of
+ * specs/evidently.md) and identities.
+ *
+ *   Entity          joinKeys: [user_id]   valueType: STRING
+ *   DataSource      one of file: {path, format}, postgres: {table | query},
+ *                   push: {batchSource}, request: {schema: [{name, dtype}]};
+ *                   timestampField, createdTimestampColumn, fieldMapping
+ *   FeatureView     entities: [user], source: <DataSource>, ttl: 7d,
+ *                   fields: [{name, dtype}], online: true
+ *   FeatureService  features: [<view> | "<view>:<feature>" | {featureView, features: [...]}]
+ *   DriftMonitor    featureView | featureService, stattest, stattestThreshold,
+ *                   driftShare, schedule, columns, reference, current, alert, retrain
+ *   ServiceAccount  roles: [<Role>]        (spec optional)
+ *   Role            scopes: ["features:read", "models:*", ...]
+ *
+ * These check the shape of the definitions only; whether the entities and
+ * sources a view names exist is the feature store's business when it
+ * applies them.
+ */
+#include "resource_int.h"
+
+#include "skiff/err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The dtypes of FeatureView fields (Feast ValueType names, the scalar ones). */
+static const char *const dtypes[] = {
+    "INT64", "INT32", "DOUBLE", "FLOAT", "STRING", "BOOL", "UNIX_TIMESTAMP", NULL,
+};
+
+/* Evidently's tests (specs/evidently.md 3). */
+static const char *const stattests[] = {
+    "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", NULL,
+};
+
+/* Common to the feature-store kinds: description, owner, tags. */
+static int check_common(const json_t *spec, struct skiff_validation *v)
+{
+    int rc;
+    if ((rc = resource__field(v, spec, "/spec", "description", RT_STRING, 0, NULL)) ||
+        (rc = resource__field(v, spec, "/spec", "owner", RT_STRING, 0, NULL)) ||
+        (rc = resource__string_map(v, spec, "/spec", "tags")))
+        return rc;
+    return 0;
+}
+
+/* A list of {name, dtype} with unique names (view fields, request schemas). */
+static int check_fields(const json_t *parent, const char *ptr, const char *key,
+                        struct skiff_validation *v)
+{
+    char fp[RESOURCE__PTR_MAX], p[RESOURCE__PTR_MAX], np[RESOURCE__PTR_MAX];
+    const json_t *fields, *f, *name;
+    size_t i;
+    int rc;
+
+    if ((rc = resource__field(v, parent, ptr, key, RT_ARRAY, RF_REQUIRED | RF_NONEMPTY, &fields)))
+        return rc;
+    resource__ptr(fp, ptr, key);
+    json_array_foreach(fields, i, f) {
+        resource__ptr_idx(p, fp, i);
+        if (!json_is_object(f))
+            return skiff_validation_fail(v, p, SKIFF_EINVAL,
+                                         "a field must be an object with name and dtype");
+        if ((rc = resource__field(v, f, p, "name", RT_STRING, RF_REQUIRED | RF_NONEMPTY, &name)) ||
+            (rc = resource__field(v, f, p, "dtype", RT_STRING, RF_REQUIRED, NULL)) ||
+            (rc = resource__enum(v, f, p, "dtype", dtypes)))
+            return rc;
+        if (resource__find_named(fields, json_string_value(name)) != (long)i)
+            return skiff_validation_fail(v, resource__ptr(np, p, "name"), SKIFF_EINVAL,
+                                         "duplicate field name \"%s\"", json_string_value(name));
+    }
+    return 0;
+}
+
+int resource__validate_entity(const json_t *obj, struct skiff_validation *v)
+{
+    static const char *const value_types[] = {
+        "STRING", "INT32", "INT64", "BYTES", "DOUBLE", "FLOAT", "BOOL", "UNIX_TIMESTAMP", NULL,
+    };
+    const json_t *spec = json_object_get(obj, "spec");
+    int rc;
+
+    if ((rc = resource__string_list(v, spec, "/spec", "joinKeys", RF_REQUIRED | RF_NONEMPTY)) ||
+        (rc = resource__enum(v, spec, "/spec", "valueType", value_types)))
+        return rc;
+    return check_common(spec, v);
+}
+
+int resource__validate_data_source(const json_t *obj, struct skiff_validation *v)
+{
+    static const char *const kinds[] = {"file", "postgres", "push", "request", NULL};
+    const json_t *spec = json_object_get(obj, "spec"), *body = NULL, *ts, *created;
+    const char *kind = NULL;
+    char p[RESOURCE__PTR_MAX];
+    int rc;
+
+    for (size_t i = 0; kinds[i]; i++) {
+        if (!json_object_get(spec, kinds[i]))
+            continue;
+        if (kind)
+            return skiff_validation_fail(v, resource__ptr(p, "/spec", kinds[i]), SKIFF_EINVAL,
+                                         "a data source is one of file, postgres, push or "
+                                         "request, not both %s and %s", kind, kinds[i]);
+        kind = kinds[i];
+        if ((rc = resource__field(v, spec, "/spec", kind, RT_OBJECT, 0, &body)))
+            return rc;
+    }
+    if (!kind)
+        return skiff_validation_fail(v, "/spec/file", SKIFF_EINVAL,
+                                     "missing required field (one of file, postgres, push or "
+                                     "request)");
+    resource__ptr(p, "/spec", kind);
+    if (strcmp(kind, "file") == 0)
+        rc = resource__field(v, body, p, "path", RT_STRING, RF_REQUIRED | RF_NONEMPTY, NULL) ||
+             resource__field(v, body, p, "format", RT_STRING, RF_NONEMPTY, NULL);
+    else if (strcmp(kind, "postgres") == 0) {
+        const json_t *table, *query;
+        char fp[RESOURCE__PTR_MAX];
+        if ((rc = resource__field(v, body, p, "table", RT_STRING, RF_NONEMPTY, &table)) ||
+            (rc = resource__field(v, body, p, "query", RT_STRING, RF_NONEMPTY, &query)))
+            return rc;
+        if (!table == !query)
+            return skiff_validation_fail(v, resource__ptr(fp, p, table ? "query" : "table"),
+                                         SKIFF_EINVAL, "%s",
+                                         table ? "set table or query, not both"
+                                               : "missing required field (table, or query)");
+    } else if (strcmp(kind, "push") == 0)
+        rc = resource__field(v, body, p, "batchSource", RT_STRING, RF_REQUIRED | RF_NONEMPTY,
+                             NULL);
+    else
+        rc = check_fields(body, p, "schema", v);
+    if (rc)
+        return SKIFF_EINVAL;
+    if ((rc = resource__field(v, spec, "/spec", "timestampField", RT_STRING, RF_NONEMPTY, &ts)) ||
+        (rc = resource__field(v, spec, "/spec", "createdTimestampColumn", RT_STRING, RF_NONEMPTY,
+                              &created)) ||
+        (rc = resource__string_map(v, spec, "/spec", "fieldMapping")))
+        return rc;
+    /* the created column breaks ties between rows of one event time */
+    if (ts && created && strcmp(json_string_value(ts), json_string_value(created)) == 0)
+        return skiff_validation_fail(v, "/spec/createdTimestampColumn", SKIFF_EINVAL,
+                                     "must differ from timestampField");
+    return check_common(spec, v);
+}
+
+/* A duration: "90s", "15m", "24h", "7d", or seconds as an integer >= 0. */
+static bool duration_ok(const json_t *j)
+{
+    const char *s = json_string_value(j);
+    size_t n;
+    if (json_is_integer(j))
+        return json_integer_value(j) >= 0;
+    if (!s || !(n = strlen(s)) || !strchr("smhdw", s[n - 1]) || n < 2)
+        return false;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+int resource__validate_feature_view(const json_t *obj, struct skiff_validation *v)
+{
+    const json_t *spec = json_object_get(obj, "spec"), *ttl;
+    int rc;
+
+    if ((rc = resource__string_list(v, spec, "/spec", "entities", RF_REQUIRED | RF_NONEMPTY)) ||
+        (rc = resource__field(v, spec, "/spec", "source", RT_STRING, RF_REQUIRED | RF_NONEMPTY,
+                              NULL)) ||
+        (rc = check_fields(spec, "/spec", "fields", v)) ||
+        (rc = resource__field(v, spec, "/spec", "ttl", RT_ANY, 0, &ttl)) ||
+        (rc = resource__field(v, spec, "/spec", "online", RT_BOOL, 0, NULL)) ||
+        (rc = resource__field(v, spec, "/spec", "offline", RT_BOOL, 0, NULL)))
+        return rc;
+    if (ttl && !duration_ok(ttl))
+        return skiff_validation_fail(v, "/spec/ttl", SKIFF_EINVAL,
+                                     "must be a duration such as \"24h\" or \"7d\", or seconds "
+                                     "(0 means no limit)");
+    return check_common(spec, v);
+}
+
+int resource__validate_feature_service(const json_t *obj, struct skiff_validation *v)
+{
+    char p[RESOURCE__PTR_MAX];
+    const json_t *spec = json_object_get(obj, "spec"), *features, *f;
+    size_t i;
+    int rc;
+
+    if ((rc = resource__field(v, spec, "/spec", "features", RT_ARRAY, RF_REQUIRED | RF_NONEMPTY,
+                              &features)))
+        return rc;
+    json_array_foreach(features, i, f) {
+        resource__ptr_idx(p, "/spec/features", i);
+        if (json_is_string(f) && json_string_length(f) > 0)
+            continue;
+        if (!json_is_object(f))
+            return skiff_validation_fail(v, p, SKIFF_EINVAL,
+                                         "must be a feature view name, \"<view>:<feature>\", or "
+                                         "{featureView, features}");
+        if ((rc = resource__field(v, f, p, "featureView", RT_STRING, RF_REQUIRED | RF_NONEMPTY,
+                                  NULL)) ||
+            (rc = resource__string_list(v, f, p, "features", 0)))
+            return rc;
+    }
+    return check_common(spec, v);
+}
+
+int resource__validate_drift_monitor(const json_t *obj, struct skiff_validation *v)
+{
+    const json_t *spec = json_object_get(obj, "spec"), *fv, *fs, *share, *thr, *alert;
+    int rc;
+
+    if ((rc = resource__field(v, spec, "/spec", "featureView", RT_STRING, RF_NONEMPTY, &fv)) ||
+        (rc = resource__field(v, spec, "/spec", "featureService", RT_STRING, RF_NONEMPTY, &fs)))
+        return rc;
+    if (!fv && !fs)
+        return skiff_validation_fail(v, "/spec/featureView", SKIFF_EINVAL,
+                                     "missing required field (featureView, or featureService: "
+                                     "what to watch)");
+    if ((rc = resource__enum(v, spec, "/spec", "stattest", stattests)) ||
+        (rc = resource__field(v, spec, "/spec", "stattestThreshold", RT_NUMBER, 0, &thr)) ||
+        (rc = resource__field(v, spec, "/spec", "driftShare", RT_NUMBER, 0, &share)) ||
+        (rc = resource__field(v, spec, "/spec", "schedule", RT_STRING, RF_NONEMPTY, NULL)) ||
+        (rc = resource__string_list(v, spec, "/spec", "columns", 0)) ||
+        (rc = resource__field(v, spec, "/spec", "reference", RT_OBJECT, 0, NULL)) ||
+        (rc = resource__field(v, spec, "/spec", "current", RT_OBJECT, 0, NULL)) ||
+        (rc = resource__field(v, spec, "/spec", "retrain", RT_OBJECT, 0, NULL)) ||
+        (rc = resource__field(v, spec, "/spec", "alert", RT_OBJECT, 0, &alert)) ||
+        (rc = resource__field(v, alert, "/spec/alert", "webhook", RT_STRING, RF_NONEMPTY, NULL)))
+        return rc;
+    if (thr && json_number_value(thr) < 0)
+        return skiff_validation_fail(v, "/spec/stattestThreshold", SKIFF_EINVAL,
+                                     "must not be negative");
+    /* the share of drifted columns that makes the dataset drifted */
+    if (share && (json_number_value(share) <= 0 || json_number_value(share) > 1))
+        return skiff_validation_fail(v, "/spec/driftShare", SKIFF_EINVAL,
+                                     "must be in (0, 1], e.g. 0.3 for 30%% of the columns");
+    return 0;
+}
+
+int resource__validate_service_account(const json_t *obj, struct skiff_validation *v)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    int rc;
+    if (!spec)
+        return 0;
+    if ((rc = resource__string_list(v, spec, "/spec", "roles", 0)) ||
+        (rc = resource__field(v, spec, "/spec", "description", RT_STRING, 0, NULL)))
+        return rc;
+    return 0;
+}
+
+/* A scope is one word: "admin", "<area>:<verb>" or "<area>:*" (include/skiff/auth.h). */
+int resource__validate_role(const json_t *obj, struct skiff_validation *v)
+{
+    char p[RESOURCE__PTR_MAX];
+    const json_t *spec = json_object_get(obj, "spec"), *scopes, *s;
+    size_t i;
+    int rc;
+
+    if ((rc = resource__string_list(v, spec, "/spec", "scopes", RF_REQUIRED | RF_NONEMPTY)) ||
+        (rc = resource__field(v, spec, "/spec", "scopes", RT_ARRAY, 0, &scopes)) ||
+        (rc = resource__field(v, spec, "/spec", "description", RT_STRING, 0, NULL)))
+        return rc;
+    json_array_foreach(scopes, i, s) {
+        if (strpbrk(json_string_value(s), " \t\n\r"))
+            return skiff_validation_fail(v, resource__ptr_idx(p, "/spec/scopes", i), SKIFF_EINVAL,
+                                         "a scope is one word, such as \"features:read\", "
+                                         "\"models:*\" or \"admin\"");
+    }
+    return 0;
+}
