@@ -47,6 +47,28 @@ static int find_kind(struct skiff_http_req *req, const struct skiff_kind **k,
     return 0;
 }
 
+/* `299 - "text"` (RFC 7234 warn-code 299, as the Kubernetes API server
+ * sends): the text as a quoted-string, control characters dropped so a
+ * warning can never split the header. Arena memory. */
+static const char *warning_header(struct skiff_arena *a, const char *text)
+{
+    size_t n = strlen(text);
+    char *out = skiff_arena_alloc(a, 2 * n + 10), *o = out;
+    if (!out)
+        return NULL;
+    o += sprintf(o, "299 - \"");
+    for (const char *p = text; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            continue;
+        if (*p == '"' || *p == '\\')
+            *o++ = '\\';
+        *o++ = *p;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
 /* Parses and validates a request body as one object of kind k. Warnings go
  * to the response's Warning headers. Caller decrefs *obj. */
 static int read_object(struct skiff_http_req *req, struct skiff_http_resp *resp,
@@ -66,7 +88,7 @@ static int read_object(struct skiff_http_req *req, struct skiff_http_resp *resp,
         rc = skiff_err_set(err, SKIFF_EINVAL, "object of kind \"%s\" sent to /api/v1/%s",
                            got->kind, k->plural);
     for (size_t i = 0; i < v.nwarnings && rc == 0; i++) {
-        const char *w = skiff_arena_sprintf(req->arena, "299 - \"%s\"", v.warnings[i]);
+        const char *w = warning_header(req->arena, v.warnings[i]);
         if (w)
             skiff_http_add_header(resp, "Warning", w);
     }

@@ -178,6 +178,12 @@ def test_unknown_upstream_field_is_kept_with_a_warning(platform, tmp_path):
     assert obj["spec"]["frobnicate"] is True
     r = platform.api("PUT", "/api/v1/inferenceservices/fraud-detector", json=obj)
     assert r.status_code == 200 and "frobnicate" in r.headers.get("Warning", "")
+    assert r.headers["Warning"].startswith('299 - "')
+    # a field name with a quote stays inside the header's quoted string
+    obj["spec"]['we"ird\\'] = 1
+    r = platform.api("PUT", "/api/v1/inferenceservices/fraud-detector", json=obj)
+    assert r.status_code == 200, r.text
+    assert 'we\\"ird\\\\' in r.headers["Warning"], r.headers["Warning"]
 
 
 def test_apply_from_stdin(platform):
