@@ -19,6 +19,7 @@
  * the first "- name:" below it.
  */
 #include "skiff/yaml.h"
+#include "base/yaml_int.h"
 #include "skiff/arena.h"
 #include "skiff/buf.h"
 #include "skiff/err.h"
@@ -114,9 +115,7 @@ static int pos_add(struct skiff_arena *a, struct pos *p, const char *key, size_t
 
 /* ---- YAML 1.2 core schema ---- */
 
-enum core_type { CORE_STR, CORE_NULL, CORE_BOOL, CORE_INT, CORE_FLOAT, CORE_NONFINITE };
-
-static bool all_in(const char *s, size_t n, const char *set)
+bool yaml__all_in(const char *s, size_t n, const char *set)
 {
     for (size_t i = 0; i < n; i++)
         if (!s[i] || !strchr(set, s[i]))
@@ -124,7 +123,7 @@ static bool all_in(const char *s, size_t n, const char *set)
     return n > 0;
 }
 
-static bool is_word(const char *s, size_t n, const char *const *words)
+bool yaml__is_word(const char *s, size_t n, const char *const *words)
 {
     for (; *words; words++)
         if (strlen(*words) == n && memcmp(s, *words, n) == 0)
@@ -161,7 +160,7 @@ static bool is_core_float(const char *s, size_t n)
 }
 
 /* The type a plain scalar resolves to (YAML 1.2.2, 10.3.2 "Tag Resolution"). */
-static enum core_type core_resolve(const char *s, size_t n)
+enum yaml__core_type yaml__core_resolve(const char *s, size_t n)
 {
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
     static const char *const bools[] = {"true", "True", "TRUE", "false", "False", "FALSE", NULL};
@@ -170,39 +169,39 @@ static enum core_type core_resolve(const char *s, size_t n)
                                             NULL};
     size_t i = (n && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
 
-    if (is_word(s, n, nulls))
-        return CORE_NULL;
-    if (is_word(s, n, bools))
-        return CORE_BOOL;
-    if (all_in(s + i, n - i, "0123456789"))
-        return CORE_INT;
-    if (n > 2 && s[0] == '0' && s[1] == 'o' && all_in(s + 2, n - 2, "01234567"))
-        return CORE_INT;
-    if (n > 2 && s[0] == '0' && s[1] == 'x' && all_in(s + 2, n - 2, "0123456789abcdefABCDEF"))
-        return CORE_INT;
-    if (is_word(s, n, nonfinite))
-        return CORE_NONFINITE;
+    if (yaml__is_word(s, n, nulls))
+        return YAML__CORE_NULL;
+    if (yaml__is_word(s, n, bools))
+        return YAML__CORE_BOOL;
+    if (yaml__all_in(s + i, n - i, "0123456789"))
+        return YAML__CORE_INT;
+    if (n > 2 && s[0] == '0' && s[1] == 'o' && yaml__all_in(s + 2, n - 2, "01234567"))
+        return YAML__CORE_INT;
+    if (n > 2 && s[0] == '0' && s[1] == 'x' && yaml__all_in(s + 2, n - 2, "0123456789abcdefABCDEF"))
+        return YAML__CORE_INT;
+    if (yaml__is_word(s, n, nonfinite))
+        return YAML__CORE_NONFINITE;
     if (is_core_float(s, n))
-        return CORE_FLOAT;
-    return CORE_STR;
+        return YAML__CORE_FLOAT;
+    return YAML__CORE_STR;
 }
 
-/* The json_t of a scalar already known to be of type t (not CORE_STR or
- * CORE_NONFINITE). An integer beyond 64 bits becomes a real, as in JSON. */
-static json_t *core_value(const char *s, size_t n, enum core_type t)
+/* The json_t of a scalar already known to be of type t (not YAML__CORE_STR or
+ * YAML__CORE_NONFINITE). An integer beyond 64 bits becomes a real, as in JSON. */
+static json_t *core_value(const char *s, size_t n, enum yaml__core_type t)
 {
     char small[64], *tmp = small;
     json_t *v = NULL;
 
-    if (t == CORE_NULL)
+    if (t == YAML__CORE_NULL)
         return json_null();
-    if (t == CORE_BOOL)
+    if (t == YAML__CORE_BOOL)
         return json_boolean(s[0] == 't' || s[0] == 'T');
     if (n >= sizeof small && !(tmp = malloc(n + 1)))
         return NULL;
     memcpy(tmp, s, n);
     tmp[n] = '\0';
-    if (t == CORE_INT) {
+    if (t == YAML__CORE_INT) {
         int base = 10;
         const char *digits = tmp;
         if (n > 2 && tmp[0] == '0' && (tmp[1] == 'o' || tmp[1] == 'x')) {
@@ -447,47 +446,47 @@ static int scalar_value(struct builder *b, struct fy_event *e, const char *s, si
     enum fy_scalar_style style = fy_token_scalar_style(e->scalar.value);
     const char *tag = NULL;
     size_t taglen = 0;
-    enum core_type t;
+    enum yaml__core_type t;
 
     if (tagt)
         tag = fy_token_get_text(tagt, &taglen);
     if (tag && (tag_is(tag, taglen, "str") || (taglen == 1 && tag[0] == '!'))) {
-        t = CORE_STR;
+        t = YAML__CORE_STR;
     } else if (tag && (tag_is(tag, taglen, "int") || tag_is(tag, taglen, "float") ||
                        tag_is(tag, taglen, "bool") || tag_is(tag, taglen, "null"))) {
         /* the suffix after "tag:yaml.org,2002:", which tag_is matched exactly */
         int wantlen = (int)(taglen - (sizeof "tag:yaml.org,2002:" - 1));
         const char *want = tag + taglen - wantlen;
         bool ok;
-        t = core_resolve(s, n);
-        if (tag_is(tag, taglen, "float") && t == CORE_INT)
-            t = CORE_FLOAT;               /* !!float 2 is 2.0 */
+        t = yaml__core_resolve(s, n);
+        if (tag_is(tag, taglen, "float") && t == YAML__CORE_INT)
+            t = YAML__CORE_FLOAT;               /* !!float 2 is 2.0 */
         if (tag_is(tag, taglen, "int"))
-            ok = t == CORE_INT;
+            ok = t == YAML__CORE_INT;
         else if (tag_is(tag, taglen, "float"))
-            ok = t == CORE_FLOAT || t == CORE_NONFINITE;
+            ok = t == YAML__CORE_FLOAT || t == YAML__CORE_NONFINITE;
         else if (tag_is(tag, taglen, "bool"))
-            ok = t == CORE_BOOL;
+            ok = t == YAML__CORE_BOOL;
         else
-            ok = t == CORE_NULL;
+            ok = t == YAML__CORE_NULL;
         if (!ok)
             return fail(b, line, col, "'%.*s' is not a valid !!%.*s", (int)(n > 64 ? 64 : n), s,
                         wantlen, want);
     } else {
-        t = style == FYSS_PLAIN ? core_resolve(s, n) : CORE_STR;
+        t = style == FYSS_PLAIN ? yaml__core_resolve(s, n) : YAML__CORE_STR;
     }
 
-    if (t == CORE_NONFINITE)
+    if (t == YAML__CORE_NONFINITE)
         return fail(b, line, col,
                     "'%.*s' is a YAML float that JSON cannot hold; quote it to keep a string",
                     (int)n, s);
-    if (t == CORE_STR) {
+    if (t == YAML__CORE_STR) {
         if (!(*out = json_stringn(s, n)))
             return fail(b, line, col, "invalid UTF-8 in scalar");
         return 0;
     }
     if (!(*out = core_value(s, n, t)))
-        return t == CORE_FLOAT || t == CORE_INT
+        return t == YAML__CORE_FLOAT || t == YAML__CORE_INT
                    ? fail(b, line, col, "number '%.*s' is out of range", (int)(n > 64 ? 64 : n), s)
                    : oom(b);
     return 0;
@@ -1128,296 +1127,4 @@ int skiff_yaml_err(const struct skiff_yaml_docs *d, size_t i, const char *ptr,
     if (skiff_yaml_pos(d, i, ptr ? ptr : "", &line, &col))
         line = col = 0;
     return skiff_err_at(err, code, d ? d->name : "", line, col, "%s", msg);
-}
-
-/* ---- emitting (kubectl's -o yaml look) ----
- *
- *   metadata:               a mapping under a key is indented by two
- *     name: fraud-detector
- *   args:                   a sequence under a key is not ("- " at the key's column)
- *   - --features=x
- *   env:
- *   - name: A               a mapping in a sequence starts after "- "
- *     value: "1"            strings that would read as another type are quoted
- *   script: |-              multi-line strings are literal blocks
- *     print(1)
- */
-
-/* YAML 1.1 readers (go-yaml v2 in kubectl) take these plain words as
- * booleans; quoting them keeps the file meaning one thing everywhere. */
-static bool yaml11_bool(const char *s, size_t n)
-{
-    static const char *const words[] = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
-                                        "on", "On", "ON", "off", "Off", "OFF", NULL};
-    return is_word(s, n, words);
-}
-
-/* U+0085, U+2028, U+2029 (line breaks to some readers) and U+FEFF (a BOM). */
-static bool special_unicode(const unsigned char *s, size_t n, size_t i)
-{
-    return (s[i] == 0xC2 && i + 1 < n && s[i + 1] == 0x85) ||
-           (s[i] == 0xE2 && i + 2 < n && s[i + 1] == 0x80 &&
-            (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) ||
-           (s[i] == 0xEF && i + 2 < n && s[i + 1] == 0xBB && s[i + 2] == 0xBF);
-}
-
-/* Printable on one line: no control characters, no special Unicode. */
-static bool printable(const char *s, size_t n, bool allow_newline)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i++) {
-        if (u[i] == '\n' && allow_newline)
-            continue;
-        if (u[i] < 0x20 || u[i] == 0x7F || special_unicode(u, n, i))
-            return false;
-    }
-    return true;
-}
-
-/* Can s be written without quotes and read back as the same string? The
- * test is deliberately stricter than YAML requires. */
-static bool plain_ok(const char *s, size_t n)
-{
-    if (n == 0 || core_resolve(s, n) != CORE_STR || yaml11_bool(s, n) || !printable(s, n, false))
-        return false;
-    if (strchr("-?:,[]{}#&*!|>'\"%@` \t", s[0]) || s[n - 1] == ' ' || s[n - 1] == ':')
-        return false;
-    if ((n == 2 && s[0] == '<' && s[1] == '<') ||
-        (n >= 3 && s[0] == '.' && s[1] == '.' && s[2] == '.'))
-        return false;
-    /* numbers in other notations (1_000, 1:20, 0b1, 2024-01-01, 1e3x): a
-     * reader of another YAML version may take them for numbers or dates */
-    if (((s[0] >= '0' && s[0] <= '9') ||
-         (n > 1 && (s[0] == '+' || s[0] == '.') && s[1] >= '0' && s[1] <= '9')) &&
-        all_in(s, n, "0123456789abcdefABCDEFxXoO_:.+-eE "))
-        return false;
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (s[i] == ':' && s[i + 1] == ' ')
-            return false;
-        if (s[i] == ' ' && s[i + 1] == '#')
-            return false;
-    }
-    return true;
-}
-
-static int emit_single_quoted(struct skiff_buf *out, const char *s, size_t n)
-{
-    int rc = skiff_buf_putc(out, '\'');
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = s[i] == '\'' ? skiff_buf_puts(out, "''") : skiff_buf_putc(out, s[i]);
-    return rc ? rc : skiff_buf_putc(out, '\'');
-}
-
-static int emit_double_quoted(struct skiff_buf *out, const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    int rc = skiff_buf_putc(out, '"');
-    for (size_t i = 0; !rc && i < n; i++) {
-        switch (u[i]) {
-        case '"': rc = skiff_buf_puts(out, "\\\""); break;
-        case '\\': rc = skiff_buf_puts(out, "\\\\"); break;
-        case '\n': rc = skiff_buf_puts(out, "\\n"); break;
-        case '\t': rc = skiff_buf_puts(out, "\\t"); break;
-        case '\r': rc = skiff_buf_puts(out, "\\r"); break;
-        case '\0': rc = skiff_buf_puts(out, "\\0"); break;
-        default:
-            if (u[i] < 0x20 || u[i] == 0x7F) {
-                rc = skiff_buf_appendf(out, "\\x%02x", u[i]);
-            } else if (special_unicode(u, n, i)) {
-                rc = skiff_buf_puts(out, u[i] == 0xC2 ? "\\N" : u[i] == 0xEF ? "\\uFEFF"
-                                         : u[i + 2] == 0xA8 ? "\\L" : "\\P");
-                i += u[i] == 0xC2 ? 1 : 2;
-            } else {
-                rc = skiff_buf_putc(out, (char)u[i]);
-            }
-        }
-    }
-    return rc ? rc : skiff_buf_putc(out, '"');
-}
-
-static int emit_string(struct skiff_buf *out, const char *s, size_t n)
-{
-    if (plain_ok(s, n))
-        return skiff_buf_append(out, s, n);
-    /* libfyaml 0.7.12 misreads two escaped quotes in a row ('a''''b' reads
-     * as "a'''"), so a string with a quote in it goes in double quotes */
-    if (printable(s, n, false) && !memchr(s, '\'', n))
-        return emit_single_quoted(out, s, n);
-    return emit_double_quoted(out, s, n);
-}
-
-/* A multi-line string as a literal block keeps its lines readable. Only
- * strings that surely read back the same: printable, not starting with a
- * blank or an empty line, no blank-only lines, at most one final newline. */
-static bool literal_ok(const char *s, size_t n)
-{
-    if (n < 2 || !memchr(s, '\n', n) || !printable(s, n, true) || s[0] == ' ' || s[0] == '\n')
-        return false;
-    if (n >= 2 && s[n - 1] == '\n' && s[n - 2] == '\n')
-        return false;
-    for (size_t i = 0; i < n;) {           /* each line */
-        size_t j = i;
-        bool blank = true;
-        for (; j < n && s[j] != '\n'; j++)
-            if (s[j] != ' ')
-                blank = false;
-        if (blank && j > i)
-            return false;
-        i = j + 1;
-    }
-    return true;
-}
-
-static int pad(struct skiff_buf *out, int indent)
-{
-    int rc = 0;
-    for (int i = 0; !rc && i < indent; i++)
-        rc = skiff_buf_putc(out, ' ');
-    return rc;
-}
-
-static int emit_literal(struct skiff_buf *out, const char *s, size_t n, int indent)
-{
-    int rc = skiff_buf_puts(out, s[n - 1] == '\n' ? "|\n" : "|-\n");
-    for (size_t i = 0; !rc && i < n;) {
-        size_t j = i;
-        while (j < n && s[j] != '\n')
-            j++;
-        if (j > i && !(rc = pad(out, indent)))
-            rc = skiff_buf_append(out, s + i, j - i);
-        if (!rc)
-            rc = skiff_buf_putc(out, '\n');
-        i = j + 1;
-    }
-    return rc;
-}
-
-/* The shortest of %.15g..%.17g that reads back as the same double, with a
- * ".0" when it would otherwise read as an integer. */
-static int emit_real(struct skiff_buf *out, double d)
-{
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp - 2, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    if (!strpbrk(tmp, ".eE"))
-        strcat(tmp, ".0");
-    return skiff_buf_puts(out, tmp);
-}
-
-/* A scalar, an empty collection ({} / []), or a literal block whose lines
- * go at `indent`; followed by a newline. */
-static int emit_scalar(struct skiff_buf *out, const json_t *v, int indent, bool block_ok)
-{
-    int rc;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: rc = skiff_buf_puts(out, "{}"); break;
-    case JSON_ARRAY: rc = skiff_buf_puts(out, "[]"); break;
-    case JSON_NULL: rc = skiff_buf_puts(out, "null"); break;
-    case JSON_TRUE: rc = skiff_buf_puts(out, "true"); break;
-    case JSON_FALSE: rc = skiff_buf_puts(out, "false"); break;
-    case JSON_INTEGER:
-        rc = skiff_buf_appendf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        break;
-    case JSON_REAL: rc = emit_real(out, json_real_value(v)); break;
-    case JSON_STRING: {
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v);
-        if (block_ok && literal_ok(s, n))
-            return emit_literal(out, s, n, indent);
-        rc = emit_string(out, s, n);
-        break;
-    }
-    default: rc = SKIFF_EINVAL;
-    }
-    return rc ? rc : skiff_buf_putc(out, '\n');
-}
-
-static bool is_block(const json_t *v)
-{
-    return (json_is_object(v) && json_object_size(v) > 0) ||
-           (json_is_array(v) && json_array_size(v) > 0);
-}
-
-static int emit_map(struct skiff_buf *out, const json_t *obj, int indent, bool first_inline);
-static int emit_seq(struct skiff_buf *out, const json_t *arr, int indent, bool first_inline);
-
-/* The value after "key:" of a key at `indent`. */
-static int emit_after_key(struct skiff_buf *out, const json_t *v, int indent)
-{
-    int rc;
-    if (json_is_object(v) && json_object_size(v) > 0)
-        return (rc = skiff_buf_putc(out, '\n')) ? rc : emit_map(out, v, indent + 2, false);
-    if (json_is_array(v) && json_array_size(v) > 0)
-        return (rc = skiff_buf_putc(out, '\n')) ? rc : emit_seq(out, v, indent, false);
-    return (rc = skiff_buf_putc(out, ' ')) ? rc : emit_scalar(out, v, indent + 2, true);
-}
-
-static int emit_map(struct skiff_buf *out, const json_t *obj, int indent, bool first_inline)
-{
-    const char *key;
-    size_t keylen;
-    json_t *v;
-    bool first = true;
-    int rc = 0;
-
-    json_object_keylen_foreach((json_t *)obj, key, keylen, v) {
-        if (!(first && first_inline))
-            rc = pad(out, indent);
-        first = false;
-        /* YAML limits implicit keys to 1024 characters; longer ones take
-         * the explicit "? key" form */
-        if (!rc && keylen > 1000) {
-            if (!(rc = skiff_buf_puts(out, "? ")) && !(rc = emit_double_quoted(out, key, keylen)) &&
-                !(rc = skiff_buf_putc(out, '\n')))
-                rc = pad(out, indent);
-        } else if (!rc) {
-            rc = emit_string(out, key, keylen);
-        }
-        if (!rc)
-            rc = skiff_buf_putc(out, ':');
-        if (!rc)
-            rc = emit_after_key(out, v, indent);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int emit_seq(struct skiff_buf *out, const json_t *arr, int indent, bool first_inline)
-{
-    size_t i;
-    json_t *v;
-    int rc = 0;
-
-    json_array_foreach((json_t *)arr, i, v) {
-        if (!(i == 0 && first_inline))
-            rc = pad(out, indent);
-        if (!rc)
-            rc = skiff_buf_puts(out, "- ");
-        if (!rc && json_is_object(v) && is_block(v))
-            rc = emit_map(out, v, indent + 2, true);
-        else if (!rc && is_block(v))
-            rc = emit_seq(out, v, indent + 2, true);
-        else if (!rc)
-            rc = emit_scalar(out, v, indent + 2, true);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-int skiff_yaml_emit(const json_t *v, struct skiff_buf *out)
-{
-    if (!v)
-        return SKIFF_EINVAL;
-    if (json_is_object(v) && is_block(v))
-        return emit_map(out, v, 0, false);
-    if (json_is_array(v) && is_block(v))
-        return emit_seq(out, v, 0, false);
-    /* a multi-line string at the top level stays quoted: a literal block
-     * there could hold a line reading "---" */
-    return emit_scalar(out, v, 0, false);
 }
