@@ -43,6 +43,11 @@ void skiff_validation_release(struct skiff_validation *v);
 /* Checks the kind's required fields. Returns 0 or the error code. */
 typedef int (*skiff_kind_validate_cb)(const json_t *obj, struct skiff_validation *v);
 
+/* What metadata.name may be. Kubernetes kinds: an RFC 1123 subdomain.
+ * Feature-store kinds keep Feast's names (user_stats, fraud_detection_v3),
+ * which users already write in code: letters, digits, '_', '-' and '.'. */
+enum skiff_name_rule { SKIFF_NAMES_DNS1123, SKIFF_NAMES_FEAST };
+
 struct skiff_kind {
     const char *kind;          /* "InferenceService" */
     const char *group;         /* "serving.kserve.io" */
@@ -52,6 +57,7 @@ struct skiff_kind {
     bool upstream;             /* unknown fields warned about, not rejected */
     const char *const *spec_fields; /* known top-level spec fields, NULL-terminated */
     skiff_kind_validate_cb validate;
+    enum skiff_name_rule names;
 };
 
 /* The kind whose name, plural or short name is `name`, any case; NULL if none. */

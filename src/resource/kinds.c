@@ -76,8 +76,8 @@ static const char *const data_source_fields[] = {
     "fieldMapping", "description", "tags", "owner", NULL,
 };
 static const char *const feature_view_fields[] = {
-    "entities", "source", "fields", "ttl", "online", "offline", "description", "tags", "owner",
-    NULL,
+    "entities", "source", "fields", "aggregations", "derived", "ttl", "online", "offline",
+    "description", "tags", "owner", NULL,
 };
 static const char *const feature_service_fields[] = {
     "features", "description", "tags", "owner", NULL,
@@ -95,32 +95,32 @@ static const char *const role_fields[] = {
 
 static const struct skiff_kind kinds[] = {
     {"Workflow", "argoproj.io", "v1alpha1", "workflows", "wf", true, workflow_fields,
-     resource__validate_workflow},
+     resource__validate_workflow, SKIFF_NAMES_DNS1123},
     {"WorkflowTemplate", "argoproj.io", "v1alpha1", "workflowtemplates", "wftmpl", true,
-     workflow_fields, resource__validate_workflow_template},
+     workflow_fields, resource__validate_workflow_template, SKIFF_NAMES_DNS1123},
     {"CronWorkflow", "argoproj.io", "v1alpha1", "cronworkflows", "cwf,cronwf", true,
-     cron_workflow_fields, resource__validate_cron_workflow},
+     cron_workflow_fields, resource__validate_cron_workflow, SKIFF_NAMES_DNS1123},
     {"Application", "argoproj.io", "v1alpha1", "applications", "app,apps", true,
-     application_fields, resource__validate_application},
+     application_fields, resource__validate_application, SKIFF_NAMES_DNS1123},
     {"InferenceService", "serving.kserve.io", "v1beta1", "inferenceservices", "isvc", true,
-     inference_service_fields, resource__validate_inference_service},
+     inference_service_fields, resource__validate_inference_service, SKIFF_NAMES_DNS1123},
     {"ServingRuntime", "serving.kserve.io", "v1alpha1", "servingruntimes", "", true,
-     serving_runtime_fields, resource__validate_serving_runtime},
+     serving_runtime_fields, resource__validate_serving_runtime, SKIFF_NAMES_DNS1123},
     {"ScaledJob", "keda.sh", "v1alpha1", "scaledjobs", "sj", true, scaled_job_fields,
-     resource__validate_scaled_job},
+     resource__validate_scaled_job, SKIFF_NAMES_DNS1123},
     {"Entity", "skiff.dev", "v1", "entities", "ent", false, entity_fields,
-     resource__validate_entity},
+     resource__validate_entity, SKIFF_NAMES_FEAST},
     {"DataSource", "skiff.dev", "v1", "datasources", "ds", false, data_source_fields,
-     resource__validate_data_source},
+     resource__validate_data_source, SKIFF_NAMES_FEAST},
     {"FeatureView", "skiff.dev", "v1", "featureviews", "fv", false, feature_view_fields,
-     resource__validate_feature_view},
+     resource__validate_feature_view, SKIFF_NAMES_FEAST},
     {"FeatureService", "skiff.dev", "v1", "featureservices", "fs", false,
-     feature_service_fields, resource__validate_feature_service},
+     feature_service_fields, resource__validate_feature_service, SKIFF_NAMES_FEAST},
     {"DriftMonitor", "skiff.dev", "v1", "driftmonitors", "dm", false, drift_monitor_fields,
-     resource__validate_drift_monitor},
+     resource__validate_drift_monitor, SKIFF_NAMES_DNS1123},
     {"ServiceAccount", "skiff.dev", "v1", "serviceaccounts", "sa", false,
-     service_account_fields, resource__validate_service_account},
-    {"Role", "skiff.dev", "v1", "roles", "", false, role_fields, resource__validate_role},
+     service_account_fields, resource__validate_service_account, SKIFF_NAMES_DNS1123},
+    {"Role", "skiff.dev", "v1", "roles", "", false, role_fields, resource__validate_role, SKIFF_NAMES_DNS1123},
 };
 
 #define NKINDS (sizeof kinds / sizeof *kinds)

@@ -7,8 +7,12 @@
  *                   push: {batchSource}, request: {schema: [{name, dtype}]};
  *                   timestampField, createdTimestampColumn, fieldMapping
  *   FeatureView     entities: [user], source: <DataSource>, ttl: 7d,
- *                   fields: [{name, dtype}], online: true
- *   FeatureService  features: [<view> | "<view>:<feature>" | {featureView, features: [...]}]
+ *                   fields: [{name, dtype}], online: true,
+ *                   aggregations: [{name, function, column, window}],
+ *                   derived: [{name, expr}]   (fields, aggregations or derived:
+ *                   at least one; docs/features.md)
+ *   FeatureService  features: [<view> | "<view>:<feature>" |
+ *                   {view (or featureView), features: [...]}]
  *   DriftMonitor    featureView | featureService, stattest, stattestThreshold,
  *                   driftShare, schedule, columns, reference, current, alert, retrain
  *   ServiceAccount  roles: [<Role>]        (spec optional)
@@ -160,6 +164,74 @@ static bool duration_ok(const json_t *j)
     return true;
 }
 
+/* aggregations: [{name, function, column, window}]: a windowed aggregate of
+ * a raw event column over (t - window, t]; column may be left out for count
+ * (then it counts events). */
+static int check_aggregations(const json_t *spec, struct skiff_validation *v)
+{
+    static const char *const functions[] = {
+        "count", "sum", "avg", "min", "max", "stddev", "count_distinct", "last", NULL,
+    };
+    char p[RESOURCE__PTR_MAX], np[RESOURCE__PTR_MAX];
+    const json_t *aggs, *a, *name, *fn, *window;
+    size_t i;
+    int rc;
+
+    if ((rc = resource__field(v, spec, "/spec", "aggregations", RT_ARRAY, 0, &aggs)) || !aggs)
+        return rc;
+    json_array_foreach(aggs, i, a) {
+        resource__ptr_idx(p, "/spec/aggregations", i);
+        if (!json_is_object(a))
+            return skiff_validation_fail(v, p, SKIFF_EINVAL,
+                                         "an aggregation must be an object with name, function, "
+                                         "column and window");
+        if ((rc = resource__field(v, a, p, "name", RT_STRING, RF_REQUIRED | RF_NONEMPTY, &name)) ||
+            (rc = resource__field(v, a, p, "function", RT_STRING, RF_REQUIRED, &fn)) ||
+            (rc = resource__enum(v, a, p, "function", functions)) ||
+            (rc = resource__field(v, a, p, "column", RT_STRING,
+                                  strcmp(json_string_value(fn), "count") == 0
+                                      ? RF_NONEMPTY : RF_REQUIRED | RF_NONEMPTY,
+                                  NULL)) ||
+            (rc = resource__field(v, a, p, "window", RT_ANY, RF_REQUIRED, &window)))
+            return rc;
+        /* duration_ok accepts "0s" and 0; an empty window would aggregate nothing */
+        if (!duration_ok(window) ||
+            (json_is_integer(window) ? json_integer_value(window) == 0
+                                     : strspn(json_string_value(window), "0") + 1 ==
+                                           strlen(json_string_value(window))))
+            return skiff_validation_fail(v, resource__ptr(np, p, "window"), SKIFF_EINVAL,
+                                         "must be a positive duration such as \"1h\" or \"7d\"");
+        if (resource__find_named(aggs, json_string_value(name)) != (long)i)
+            return skiff_validation_fail(v, resource__ptr(np, p, "name"), SKIFF_EINVAL,
+                                         "duplicate aggregation name \"%s\"",
+                                         json_string_value(name));
+    }
+    return 0;
+}
+
+/* derived: [{name, expr}]: arithmetic over other fields of the view; the
+ * feature store parses expr (its errors carry the position in it). */
+static int check_derived(const json_t *spec, struct skiff_validation *v)
+{
+    char p[RESOURCE__PTR_MAX];
+    const json_t *derived, *d;
+    size_t i;
+    int rc;
+
+    if ((rc = resource__field(v, spec, "/spec", "derived", RT_ARRAY, 0, &derived)) || !derived)
+        return rc;
+    json_array_foreach(derived, i, d) {
+        resource__ptr_idx(p, "/spec/derived", i);
+        if (!json_is_object(d))
+            return skiff_validation_fail(v, p, SKIFF_EINVAL,
+                                         "a derived field must be an object with name and expr");
+        if ((rc = resource__field(v, d, p, "name", RT_STRING, RF_REQUIRED | RF_NONEMPTY, NULL)) ||
+            (rc = resource__field(v, d, p, "expr", RT_STRING, RF_REQUIRED | RF_NONEMPTY, NULL)))
+            return rc;
+    }
+    return 0;
+}
+
 int resource__validate_feature_view(const json_t *obj, struct skiff_validation *v)
 {
     const json_t *spec = json_object_get(obj, "spec"), *ttl;
@@ -168,8 +240,15 @@ int resource__validate_feature_view(const json_t *obj, struct skiff_validation *
     if ((rc = resource__string_list(v, spec, "/spec", "entities", RF_REQUIRED | RF_NONEMPTY)) ||
         (rc = resource__field(v, spec, "/spec", "source", RT_STRING, RF_REQUIRED | RF_NONEMPTY,
                               NULL)) ||
-        (rc = check_fields(spec, "/spec", "fields", v)) ||
-        (rc = resource__field(v, spec, "/spec", "ttl", RT_ANY, 0, &ttl)) ||
+        (rc = check_aggregations(spec, v)) ||
+        (rc = check_derived(spec, v)))
+        return rc;
+    /* a view of aggregations (or derived fields) alone declares no plain fields */
+    if (json_object_get(spec, "fields") || !(json_object_get(spec, "aggregations") ||
+                                             json_object_get(spec, "derived")))
+        if ((rc = check_fields(spec, "/spec", "fields", v)))
+            return rc;
+    if ((rc = resource__field(v, spec, "/spec", "ttl", RT_ANY, 0, &ttl)) ||
         (rc = resource__field(v, spec, "/spec", "online", RT_BOOL, 0, NULL)) ||
         (rc = resource__field(v, spec, "/spec", "offline", RT_BOOL, 0, NULL)))
         return rc;
@@ -182,7 +261,7 @@ int resource__validate_feature_view(const json_t *obj, struct skiff_validation *
 
 int resource__validate_feature_service(const json_t *obj, struct skiff_validation *v)
 {
-    char p[RESOURCE__PTR_MAX];
+    char p[RESOURCE__PTR_MAX], np[RESOURCE__PTR_MAX];
     const json_t *spec = json_object_get(obj, "spec"), *features, *f;
     size_t i;
     int rc;
@@ -197,9 +276,13 @@ int resource__validate_feature_service(const json_t *obj, struct skiff_validatio
         if (!json_is_object(f))
             return skiff_validation_fail(v, p, SKIFF_EINVAL,
                                          "must be a feature view name, \"<view>:<feature>\", or "
-                                         "{featureView, features}");
-        if ((rc = resource__field(v, f, p, "featureView", RT_STRING, RF_REQUIRED | RF_NONEMPTY,
-                                  NULL)) ||
+                                         "{view, features}");
+        /* "view" is the spelling, "featureView" the earlier one: either, not both */
+        if (json_object_get(f, "view") && json_object_get(f, "featureView"))
+            return skiff_validation_fail(v, resource__ptr(np, p, "featureView"), SKIFF_EINVAL,
+                                         "set view or featureView, not both");
+        if ((rc = resource__field(v, f, p, json_object_get(f, "view") ? "view" : "featureView",
+                                  RT_STRING, RF_REQUIRED | RF_NONEMPTY, NULL)) ||
             (rc = resource__string_list(v, f, p, "features", 0)))
             return rc;
     }

@@ -16,6 +16,7 @@
 #include "skiff/yaml.h"
 
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,8 +409,32 @@ static const char dns1123_rule[] =
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
     "'-' or '.', and must start and end with an alphanumeric character (at most 253)";
 
-static int check_metadata(const json_t *obj, struct skiff_validation *v)
+/* Feast's names: 1-253 of letters, digits, '_', '-', '.', starting with a
+ * letter, digit or '_'. */
+static bool feast_name(const char *s)
 {
+    size_t n = strlen(s);
+    if (n == 0 || n > 253 || !(isalnum((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("_-.", s[i]))
+            return false;
+    return true;
+}
+
+static const char feast_rule[] =
+    "a feature-store name must consist of letters, digits, '_', '-' or '.', start with a "
+    "letter, digit or '_', and be at most 253 characters";
+
+static bool name_ok(const struct skiff_kind *k, const char *s)
+{
+    return k->names == SKIFF_NAMES_FEAST ? feast_name(s) : resource__dns1123_subdomain(s);
+}
+
+static int check_metadata(const json_t *obj, const struct skiff_kind *k,
+                          struct skiff_validation *v)
+{
+    const char *rule = k->names == SKIFF_NAMES_FEAST ? feast_rule : dns1123_rule;
     char p[RESOURCE__PTR_MAX];
     const json_t *md, *name, *gen, *ns, *labels, *val;
     const char *key;
@@ -423,18 +448,18 @@ static int check_metadata(const json_t *obj, struct skiff_validation *v)
     if (!name && !gen)
         return skiff_validation_fail(v, "/metadata/name", SKIFF_EINVAL,
                                      "missing required field (name, or generateName)");
-    if (name && !resource__dns1123_subdomain(json_string_value(name)))
+    if (name && !name_ok(k, json_string_value(name)))
         return skiff_validation_fail(v, "/metadata/name", SKIFF_EINVAL,
                                      "\"%s\" is not a valid name: %s", json_string_value(name),
-                                     dns1123_rule);
+                                     rule);
     if (gen) {
         /* the server appends 5 lowercase alphanumerics: the sum must be a name */
         char candidate[300];
         snprintf(candidate, sizeof candidate, "%sa0b1c", json_string_value(gen));
-        if (!resource__dns1123_subdomain(candidate))
+        if (!name_ok(k, candidate))
             return skiff_validation_fail(v, "/metadata/generateName", SKIFF_EINVAL,
                                          "\"%s\" is not a valid name prefix: %s",
-                                         json_string_value(gen), dns1123_rule);
+                                         json_string_value(gen), rule);
     }
     if (ns && !resource__dns1123_label(json_string_value(ns)))
         return skiff_validation_fail(v, "/metadata/namespace", SKIFF_EINVAL,
@@ -529,7 +554,7 @@ int skiff_resource_validate(const json_t *obj, struct skiff_validation *v,
                                      "a resource must be a mapping with apiVersion, kind, "
                                      "metadata and spec, not %s",
                                      obj ? json_type_name(obj) : "nothing");
-    if ((rc = check_kind(obj, v, &k)) || (rc = check_metadata(obj, v)))
+    if ((rc = check_kind(obj, v, &k)) || (rc = check_metadata(obj, k, v)))
         return rc;
     if ((rc = resource__field(v, obj, "", "spec", RT_OBJECT,
                               resource__in_list(k->kind, spec_optional) ? 0 : RF_REQUIRED,

@@ -749,7 +749,62 @@ static void test_feature_store_kinds(void **state)
                  "x.yaml:5:14: spec.features[0].featureView: missing required field");
     expect_error(SK("FeatureService") "spec:\n  features: [3]\n",
                  "x.yaml:5:14: spec.features[0]: must be a feature view name, "
-                 "\"<view>:<feature>\", or {featureView, features}");
+                 "\"<view>:<feature>\", or {view, features}");
+    /* the example spells the projection {view: ...} */
+    expect_ok(SK("FeatureService") "spec:\n  features: [{view: user_stats}]\n", "FeatureService");
+    expect_ok(SK("FeatureService") "spec:\n  features: [{view: v, features: [a]}]\n",
+              "FeatureService");
+    expect_error(SK("FeatureService") "spec:\n  features: [{view: v, featureView: w}]\n",
+                 "x.yaml:5:37: spec.features[0].featureView: set view or featureView, not both");
+
+    /* feature-store kinds keep Feast's names; the example applies */
+    expect_ok("apiVersion: skiff.dev/v1\nkind: FeatureService\n"
+              "metadata: {name: fraud_detection_v3}\nspec:\n  features: [{view: user_stats}]\n",
+              "FeatureService");
+    expect_ok("apiVersion: skiff.dev/v1\nkind: DataSource\nmetadata: {name: user_stats_source}\n"
+              "spec:\n  file: {path: data/user_stats.csv}\n  timestampField: event_timestamp\n"
+              "  createdTimestampColumn: created_at\n",
+              "DataSource");
+    expect_error("apiVersion: skiff.dev/v1\nkind: FeatureView\nmetadata: {name: '-x'}\n"
+                 "spec: {entities: [u], source: s, fields: [{name: a, dtype: INT64}]}\n",
+                 "x.yaml:3:18: metadata.name: \"-x\" is not a valid name: a feature-store name "
+                 "must consist of letters, digits, '_', '-' or '.', start with a letter, digit or "
+                 "'_', and be at most 253 characters");
+    /* ...while the other kinds keep Kubernetes' rule */
+    expect_error("apiVersion: skiff.dev/v1\nkind: DriftMonitor\nmetadata: {name: user_stats}\n"
+                 "spec: {featureView: v}\n",
+                 "x.yaml:3:18: metadata.name: \"user_stats\" is not a valid name: a lowercase RFC "
+                 "1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                 "and must start and end with an alphanumeric character (at most 253)");
+
+    /* a view of windowed aggregations and derived fields needs no plain
+     * fields, and raises no unknown-field warning */
+    expect_ok(SK("FeatureView") "spec:\n  entities: [user]\n  source: tx\n"
+                                "  aggregations:\n"
+                                "  - {name: tx_count_1h, function: count, window: 1h}\n"
+                                "  - {name: avg_amount_7d, function: avg, column: amount, "
+                                "window: 7d}\n"
+                                "  derived:\n"
+                                "  - {name: velocity, expr: 'tx_count_1h / (avg_amount_7d + "
+                                "1)'}\n",
+              "FeatureView");
+    expect_error(SK("FeatureView") "spec:\n  entities: [u]\n  source: s\n"
+                                   "  aggregations: [{name: a, function: median, column: x, "
+                                   "window: 1h}]\n",
+                 "x.yaml:7:38: spec.aggregations[0].function: \"median\" is not one of count, "
+                 "sum, avg, min, max, stddev, count_distinct, last");
+    expect_error(SK("FeatureView") "spec:\n  entities: [u]\n  source: s\n"
+                                   "  aggregations: [{name: a, function: sum, window: 1h}]\n",
+                 "x.yaml:7:18: spec.aggregations[0].column: missing required field");
+    expect_error(SK("FeatureView") "spec:\n  entities: [u]\n  source: s\n"
+                                   "  aggregations: [{name: a, function: count, window: 0h}]\n",
+                 "x.yaml:7:53: spec.aggregations[0].window: must be a positive duration such as "
+                 "\"1h\" or \"7d\"");
+    expect_error(SK("FeatureView") "spec:\n  entities: [u]\n  source: s\n"
+                                   "  derived: [{name: d}]\n",
+                 "x.yaml:7:13: spec.derived[0].expr: missing required field");
+    expect_error(SK("FeatureView") "spec:\n  entities: [u]\n  source: s\n",
+                 "x.yaml:4:1: spec.fields: missing required field");
 }
 
 static void test_drift_monitor_and_identity(void **state)
