@@ -77,6 +77,71 @@ int skiff_store_list(struct skiff_store *s, const char *kind, struct skiff_store
                      size_t *n, struct skiff_err *err);
 void skiff_store_objs_free(struct skiff_store_obj *objs, size_t n);
 
+/* ---- module tables: SQL for subsystems that own their own tables ----
+ *
+ * A subsystem (tracking, registry, ...) keeps its rows in tables of its own,
+ * created by its own ordered migrations and reached with parameterised SQL.
+ * The SQL is the portable subset SQLite and PostgreSQL share: '?'
+ * placeholders (a backend rewrites them to its own form), INSERT ... ON
+ * CONFLICT, no backend-specific functions.
+ */
+
+/* Brings `module`'s tables forward: steps[i] (one or more statements) takes
+ * the module from version i to i+1. The version reached is recorded per
+ * module (table skiff_module_schema), so steps already applied are skipped:
+ * calling it at every start-up, from two processes at once, applies each step
+ * exactly once (under BEGIN IMMEDIATE). Append steps, never edit a shipped
+ * one. SKIFF_EIO if the stored version is newer than `n` (an older skiff on a
+ * newer database); SKIFF_EINVAL with the database's message if a step fails,
+ * and then nothing of this call is applied. */
+int skiff_store_migrate(struct skiff_store *s, const char *module, const char *const *steps,
+                        size_t n, struct skiff_err *err);
+
+/* One SQL value: a parameter, or a column of a result row. `s` is not
+ * necessarily NUL-terminated past `len` for parameters; row values are
+ * NUL-terminated. */
+struct skiff_store_val {
+    enum skiff_store_type { SKIFF_VAL_NULL, SKIFF_VAL_INT, SKIFF_VAL_REAL, SKIFF_VAL_TEXT } type;
+    int64_t i;
+    double d;
+    const char *s;
+    size_t len;
+};
+
+/* Runs one statement that returns no rows, binding params[0..n) to its '?'
+ * placeholders in order. `changes` (may be NULL) receives the number of rows
+ * it inserted, updated or deleted. Outside skiff_store_tx the statement is
+ * its own transaction. Statements are prepared once and cached by SQL text,
+ * so repeated calls do not re-parse. Errors: SKIFF_EINVAL with the database's
+ * message for bad SQL or a violated constraint; SKIFF_EUNAVAIL when the
+ * database stayed locked by another writer past the retry bound (a few
+ * seconds); SKIFF_EIO otherwise. Thread-safe. */
+int skiff_store_exec(struct skiff_store *s, const char *sql, const struct skiff_store_val *params,
+                     size_t n, int64_t *changes, struct skiff_err *err);
+
+/* Called once per result row with its columns. The TEXT pointers are valid
+ * only during the call (copy what you keep). A non-zero return stops the
+ * query and is returned by skiff_store_query (set err before). */
+typedef int (*skiff_store_row_cb)(void *ctx, const struct skiff_store_val *cols, size_t ncols,
+                                  struct skiff_err *err);
+
+/* Runs one statement and calls `cb` for each row (cb may be NULL to only run
+ * it). Same binding, caching, errors and thread safety as skiff_store_exec.
+ * The callback runs with the store's connection held: it must not call into
+ * the store from another thread and wait for it; calling exec/query from the
+ * callback itself is allowed only inside skiff_store_tx. */
+int skiff_store_query(struct skiff_store *s, const char *sql, const struct skiff_store_val *params,
+                      size_t n, skiff_store_row_cb cb, void *ctx, struct skiff_err *err);
+
+/* Runs fn in one write transaction: BEGIN IMMEDIATE, fn, COMMIT; ROLLBACK if
+ * fn returns non-zero (that code is returned, err as fn set it) or the
+ * commit fails. skiff_store_exec/_query called by fn on the same thread run
+ * inside the transaction; other threads wait until it ends, so keep fn short.
+ * A skiff_store_tx inside fn joins the outer transaction. Busy databases are
+ * retried as in skiff_store_exec (then SKIFF_EUNAVAIL). */
+typedef int (*skiff_store_tx_cb)(struct skiff_store *s, void *ctx, struct skiff_err *err);
+int skiff_store_tx(struct skiff_store *s, skiff_store_tx_cb fn, void *ctx, struct skiff_err *err);
+
 /* ---- blob store: artifact files under one root directory ---- */
 
 struct skiff_blob;

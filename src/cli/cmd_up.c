@@ -28,6 +28,7 @@
 #include "skiff/resource.h"
 #include "skiff/store.h"
 #include "skiff/time.h"
+#include "skiff/tracking.h"
 
 const char cmd_up_usage[] =
     "Usage: skiff up [--home DIR] [--listen ADDR:PORT]\n\n"
@@ -53,6 +54,7 @@ struct platform {
     struct skiff_blob *blob;
     struct skiff_auth *auth;
     struct skiff_http_server *http;
+    struct skiff_tracking *tracking;
     int lock_fd;
     bool locked;    /* this process holds up.lock: the endpoint file is ours */
 };
@@ -181,7 +183,8 @@ static int start(struct platform *p, struct skiff_err *err)
         (rc = skiff_store_open(p->cfg.store, &p->store, err)) ||
         (rc = skiff_blob_open(p->cfg.artifacts, &p->blob, err)) ||
         (rc = skiff_auth_open(p->cfg.home, &p->auth, err)) ||
-        (rc = ensure_admin_token(p, err)))
+        (rc = ensure_admin_token(p, err)) ||
+        (rc = skiff_tracking_open(p->store, &p->tracking, err)))
         return rc;
     skiff_http_opts_init(&ho);
     ho.listen = p->cfg.listen;
@@ -191,7 +194,10 @@ static int start(struct platform *p, struct skiff_err *err)
     rr = skiff_resource_routes(&nr);
     if ((rc = skiff_http_add_routes(p->http, system_routes,
                                     sizeof system_routes / sizeof *system_routes, NULL, p, err)) ||
-        (rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)) ||
+        (rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)))
+        return rc;
+    rr = skiff_tracking_routes(&nr);
+    if ((rc = skiff_http_add_routes(p->http, rr, nr, skiff_tracking_errfmt, p->tracking, err)) ||
         (rc = skiff_http_start(p->http, err)))
         return rc;
     return write_endpoint(p, err);
@@ -202,6 +208,7 @@ static void stop(struct platform *p)
     char path[4200];
     skiff_http_free(p->http);   /* stops gracefully if running */
     p->http = NULL;
+    skiff_tracking_close(p->tracking);
     skiff_store_close(p->store);
     skiff_blob_close(p->blob);
     skiff_auth_free(p->auth);

@@ -183,3 +183,78 @@ int skiff_store_list(struct skiff_store *s, const char *kind, struct skiff_store
                              kind ? kind : "", sizeof o.kind - 1);
     return s->be->list(s->impl, kind, objs, n, err);
 }
+
+/* ---- module tables ---- */
+
+int skiff_store_migrate(struct skiff_store *s, const char *module, const char *const *steps,
+                        size_t n, struct skiff_err *err)
+{
+    if (!module || !*module || strlen(module) > 64)
+        return skiff_err_set(err, SKIFF_EINVAL, "invalid module name '%.80s' for migrations",
+                             module ? module : "");
+    if (n && !steps)
+        return skiff_err_set(err, SKIFF_EINVAL, "migrations of '%s' without steps", module);
+    for (size_t i = 0; i < n; i++)
+        if (!steps[i] || !*steps[i])
+            return skiff_err_set(err, SKIFF_EINVAL, "migration %zu of '%s' is empty", i + 1,
+                                 module);
+    return s->be->migrate(s->impl, module, steps, n, err);
+}
+
+static int check_sql(const char *sql, const struct skiff_store_val *params, size_t n,
+                     struct skiff_err *err)
+{
+    if (!sql || !*sql)
+        return skiff_err_set(err, SKIFF_EINVAL, "empty SQL statement");
+    if (n && !params)
+        return skiff_err_set(err, SKIFF_EINVAL, "%zu parameters announced, none given", n);
+    for (size_t i = 0; i < n; i++)
+        if (params[i].type == SKIFF_VAL_TEXT && !params[i].s && params[i].len)
+            return skiff_err_set(err, SKIFF_EINVAL, "text parameter %zu has no data", i + 1);
+    return 0;
+}
+
+int skiff_store_exec(struct skiff_store *s, const char *sql, const struct skiff_store_val *params,
+                     size_t n, int64_t *changes, struct skiff_err *err)
+{
+    int rc;
+
+    if (changes)
+        *changes = 0;
+    if ((rc = check_sql(sql, params, n, err)))
+        return rc;
+    return s->be->exec(s->impl, sql, params, n, changes, err);
+}
+
+int skiff_store_query(struct skiff_store *s, const char *sql, const struct skiff_store_val *params,
+                      size_t n, skiff_store_row_cb cb, void *ctx, struct skiff_err *err)
+{
+    int rc;
+
+    if ((rc = check_sql(sql, params, n, err)))
+        return rc;
+    return s->be->query(s->impl, sql, params, n, cb, ctx, err);
+}
+
+/* The backend's transaction knows nothing of struct skiff_store: this
+ * carries the handle to the caller's fn. */
+struct tx_call {
+    struct skiff_store *s;
+    skiff_store_tx_cb fn;
+    void *ctx;
+};
+
+static int tx_trampoline(void *fctx, struct skiff_err *err)
+{
+    struct tx_call *c = fctx;
+    return c->fn(c->s, c->ctx, err);
+}
+
+int skiff_store_tx(struct skiff_store *s, skiff_store_tx_cb fn, void *ctx, struct skiff_err *err)
+{
+    struct tx_call c = {s, fn, ctx};
+
+    if (!fn)
+        return skiff_err_set(err, SKIFF_EINVAL, "transaction without a function");
+    return s->be->tx(s->impl, tx_trampoline, &c, err);
+}

@@ -33,6 +33,17 @@ struct store__backend {
                struct skiff_store_obj *out, struct skiff_err *err);
     int (*list)(void *impl, const char *kind, struct skiff_store_obj **objs, size_t *n,
                 struct skiff_err *err);
+    /* module tables (store.h): arguments already checked */
+    int (*migrate)(void *impl, const char *module, const char *const *steps, size_t n,
+                   struct skiff_err *err);
+    int (*exec)(void *impl, const char *sql, const struct skiff_store_val *params, size_t n,
+                int64_t *changes, struct skiff_err *err);
+    int (*query)(void *impl, const char *sql, const struct skiff_store_val *params, size_t n,
+                 skiff_store_row_cb cb, void *ctx, struct skiff_err *err);
+    /* BEGIN IMMEDIATE, call fn(fctx), COMMIT or ROLLBACK; joins an open
+     * transaction of the calling thread */
+    int (*tx)(void *impl, int (*fn)(void *fctx, struct skiff_err *err), void *fctx,
+              struct skiff_err *err);
 };
 
 extern const struct store__backend store__sqlite;

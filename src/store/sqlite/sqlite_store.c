@@ -26,8 +26,24 @@
  *                                   +--rollback--> idle
  *
  * Callbacks: skiff_store_update calls `mutate` with the lock held and the
- * transaction open; it must not call back into the same store (the lock is
- * not recursive) and should be quick (it holds the database's write lock).
+ * transaction open; it must not call back into the same store and should be
+ * quick (it holds the database's write lock).
+ *
+ * Module tables (skiff_store_exec/_query/_tx/_migrate):
+ *  - `lock` is recursive so that the thread inside skiff_store_tx can run
+ *    exec/query from its callback. `tx_depth` > 0 means a transaction of
+ *    skiff_store_tx is open; only the thread holding `lock` reads or writes
+ *    it, so a thread that takes the lock and sees tx_depth > 0 is the one
+ *    that opened the transaction (any other thread would have blocked).
+ *  - skiff_store_update/_delete open transactions of their own and refuse to
+ *    run inside skiff_store_tx (their rollback would end the outer one).
+ *  - `cache` holds prepared statements keyed by SQL text (least recently used
+ *    replaced). An entry being stepped is `busy`: a nested call with the same
+ *    SQL (from a row callback, inside a transaction) prepares a one-off
+ *    statement instead of resetting the one in use.
+ *  - SQLITE_BUSY never leaves this file as such: busy_timeout waits inside
+ *    sqlite3_step, and the few immediate BUSY answers are retried with
+ *    backoff until BUSY_TIMEOUT_MS, then reported as SKIFF_EUNAVAIL.
  */
 #include "store/store_int.h"
 #include "skiff/buf.h"
@@ -38,6 +54,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +120,21 @@ static const char *const stmt_sql[N_STMTS] = {
 /* Columns of ST_GET and ST_LIST, in this order. */
 enum { COL_UID, COL_RV, COL_GEN, COL_CREATED, COL_DOC, COL_NAME };
 
+/* Prepared statements kept for module SQL (see the invariants). */
+#define STMT_CACHE 64
+
+struct cached_stmt {
+    char *sql;            /* malloc'd key; NULL = free slot */
+    sqlite3_stmt *stmt;
+    uint64_t used;        /* value of `tick` at the last use, for LRU */
+    bool busy;
+};
+
 struct sqlite_store {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* recursive */
+    int tx_depth;         /* open skiff_store_tx levels, read with `lock` held */
+    uint64_t tick;
+    struct cached_stmt cache[STMT_CACHE];
     sqlite3 *db;
     sqlite3_stmt *st[N_STMTS];
     int schema_version;
@@ -318,6 +348,10 @@ static void sqlite_close(void *impl)
         return;
     for (int i = 0; i < N_STMTS; i++)
         sqlite3_finalize(st->st[i]);
+    for (int i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(st->cache[i].stmt);
+        free(st->cache[i].sql);
+    }
     if (st->db) {
         /* fold the WAL into the database file now. PASSIVE never waits for
          * other handles' writers; when this is the last connection,
@@ -338,9 +372,16 @@ static int sqlite_open(const char *path, void **impl, struct skiff_err *err)
     *impl = NULL;
     if (!(st = calloc(1, sizeof *st)))
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
-    if (pthread_mutex_init(&st->lock, NULL) != 0) {
-        free(st);
-        return skiff_err_set(err, SKIFF_EINTERNAL, "cannot create a mutex");
+    {
+        pthread_mutexattr_t ma;
+        int bad = pthread_mutexattr_init(&ma) != 0;
+        bad = bad || pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE) != 0;
+        bad = bad || pthread_mutex_init(&st->lock, &ma) != 0;
+        pthread_mutexattr_destroy(&ma);
+        if (bad) {
+            free(st);
+            return skiff_err_set(err, SKIFF_EINTERNAL, "cannot create a mutex");
+        }
     }
     if (!skiff_strlcpy(st->path, path, sizeof st->path)) {
         rc = skiff_err_set(err, SKIFF_EINVAL, "store path '%.80s...' is too long", path);
@@ -515,6 +556,11 @@ static int sqlite_update(void *impl, const char *kind, const char *name,
     int64_t now = skiff_time_now_us();
 
     pthread_mutex_lock(&st->lock);
+    if (st->tx_depth > 0) {
+        pthread_mutex_unlock(&st->lock);
+        return skiff_err_set(err, SKIFF_EINVAL, "store '%s': objects cannot be written inside "
+                             "skiff_store_tx", st->path);
+    }
     if ((rc = begin_immediate(st->db, st->st[ST_BEGIN], st->path, err)))
         goto out;
     if ((rc = read_one(st, kind, name, &cur, &found, err)))
@@ -603,6 +649,11 @@ static int sqlite_delete(void *impl, const char *kind, const char *name, int64_t
     int rc, src, found = 0;
 
     pthread_mutex_lock(&st->lock);
+    if (st->tx_depth > 0) {
+        pthread_mutex_unlock(&st->lock);
+        return skiff_err_set(err, SKIFF_EINVAL, "store '%s': objects cannot be written inside "
+                             "skiff_store_tx", st->path);
+    }
     if ((rc = begin_immediate(st->db, st->st[ST_BEGIN], st->path, err)))
         goto out;
     if ((rc = read_one(st, kind, name, &cur, &found, err)))
@@ -640,6 +691,338 @@ out:
     return rc;
 }
 
+/* ---- module tables ---- */
+
+/* A statement for `sql`: the cached one (marked busy) or, when that is in
+ * use by an outer call on this thread, a one-off (*oneoff set: finalize it
+ * instead of release_stmt). Prepare errors are the caller's: bad SQL is
+ * SKIFF_EINVAL with SQLite's message. Called with `lock` held. */
+static int get_stmt(struct sqlite_store *st, const char *sql, sqlite3_stmt **out, int *slot,
+                    struct skiff_err *err)
+{
+    int victim = -1, src;
+    sqlite3_stmt *stmt = NULL;
+
+    *out = NULL;
+    *slot = -1;
+    st->tick++;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        struct cached_stmt *c = &st->cache[i];
+        if (c->sql && strcmp(c->sql, sql) == 0) {
+            if (c->busy) {
+                victim = -1;   /* nested use of the same SQL: an uncached one-off */
+                break;
+            }
+            c->busy = true;
+            c->used = st->tick;
+            *out = c->stmt;
+            *slot = i;
+            return 0;
+        }
+        /* the slot to replace: a free one, else the least recently used
+         * one not in use */
+        if (c->busy)
+            continue;
+        if (victim < 0 || (st->cache[victim].sql &&
+                           (!c->sql || c->used < st->cache[victim].used)))
+            victim = i;
+    }
+    const char *tail = NULL;
+    src = sqlite3_prepare_v3(st->db, sql, -1, victim >= 0 ? SQLITE_PREPARE_PERSISTENT : 0, &stmt,
+                             &tail);
+    if (src != SQLITE_OK) {
+        int code = (src & 0xff) == SQLITE_ERROR ? SKIFF_EINVAL : map_code(src);
+        sqlite3_finalize(stmt);
+        return skiff_err_set(err, code, "store '%s': cannot prepare \"%.200s\": %s", st->path,
+                             sql, sqlite3_errmsg(st->db));
+    }
+    if (!stmt)
+        return skiff_err_set(err, SKIFF_EINVAL, "store '%s': \"%.200s\" holds no statement",
+                             st->path, sql);
+    /* a second statement would be silently ignored: refuse it instead */
+    while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';'))
+        tail++;
+    if (tail && *tail) {
+        sqlite3_finalize(stmt);
+        return skiff_err_set(err, SKIFF_EINVAL, "store '%s': \"%.200s\" holds more than one "
+                             "statement (run them one at a time)", st->path, sql);
+    }
+    if (victim >= 0) {
+        char *key = strdup(sql);
+        if (key) {
+            struct cached_stmt *c = &st->cache[victim];
+            sqlite3_finalize(c->stmt);
+            free(c->sql);
+            c->sql = key;
+            c->stmt = stmt;
+            c->used = st->tick;
+            c->busy = true;
+            *slot = victim;
+        }
+        /* out of memory for the key: run it as a one-off */
+    }
+    *out = stmt;
+    return 0;
+}
+
+static void release_stmt(struct sqlite_store *st, sqlite3_stmt *stmt, int slot)
+{
+    if (!stmt)
+        return;
+    if (slot < 0) {
+        sqlite3_finalize(stmt);
+        return;
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    st->cache[slot].busy = false;
+}
+
+static int bind_params(struct sqlite_store *st, sqlite3_stmt *stmt, const char *sql,
+                       const struct skiff_store_val *params, size_t n, struct skiff_err *err)
+{
+    int want = sqlite3_bind_parameter_count(stmt), src = SQLITE_OK;
+
+    if ((size_t)want != n)
+        return skiff_err_set(err, SKIFF_EINVAL, "store '%s': \"%.200s\" takes %d parameters, "
+                             "%zu given", st->path, sql, want, n);
+    for (size_t i = 0; i < n && src == SQLITE_OK; i++) {
+        const struct skiff_store_val *v = &params[i];
+        int at = (int)i + 1;
+        switch (v->type) {
+        case SKIFF_VAL_NULL: src = sqlite3_bind_null(stmt, at); break;
+        case SKIFF_VAL_INT: src = sqlite3_bind_int64(stmt, at, v->i); break;
+        case SKIFF_VAL_REAL: src = sqlite3_bind_double(stmt, at, v->d); break;
+        case SKIFF_VAL_TEXT:
+            src = sqlite3_bind_text64(stmt, at, v->s ? v->s : "", v->s ? v->len : 0,
+                                      SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        default:
+            return skiff_err_set(err, SKIFF_EINVAL, "parameter %zu has an unknown type %d",
+                                 i + 1, (int)v->type);
+        }
+    }
+    if (src != SQLITE_OK)
+        return db_fail(st->path, st->db, src, err, "cannot bind parameters");
+    return 0;
+}
+
+/* Columns of the current row into cols[ncols]. */
+static void read_cols(sqlite3_stmt *stmt, struct skiff_store_val *cols, int ncols)
+{
+    for (int c = 0; c < ncols; c++) {
+        struct skiff_store_val *v = &cols[c];
+        memset(v, 0, sizeof *v);
+        switch (sqlite3_column_type(stmt, c)) {
+        case SQLITE_INTEGER:
+            v->type = SKIFF_VAL_INT;
+            v->i = sqlite3_column_int64(stmt, c);
+            v->d = (double)v->i;
+            break;
+        case SQLITE_FLOAT:
+            v->type = SKIFF_VAL_REAL;
+            v->d = sqlite3_column_double(stmt, c);
+            break;
+        case SQLITE_NULL:
+            v->type = SKIFF_VAL_NULL;
+            break;
+        default:
+            v->type = SKIFF_VAL_TEXT;
+            v->s = (const char *)sqlite3_column_text(stmt, c);
+            v->len = (size_t)sqlite3_column_bytes(stmt, c);
+            if (!v->s) {   /* out of memory converting: report as NULL-free "" */
+                v->s = "";
+                v->len = 0;
+            }
+            break;
+        }
+    }
+}
+
+/* Steps `sql` to the end, calling cb per row. SQLITE_BUSY before the first
+ * row is retried with backoff until BUSY_TIMEOUT_MS (see the invariants).
+ * Called with `lock` held. */
+static int run_stmt(struct sqlite_store *st, const char *sql, const struct skiff_store_val *params,
+                    size_t n, skiff_store_row_cb cb, void *ctx, int64_t *changes,
+                    struct skiff_err *err)
+{
+    int64_t deadline = skiff_time_mono_us() + BUSY_TIMEOUT_MS * INT64_C(1000);
+    struct timespec pause = {0, 1000 * 1000};
+    struct skiff_store_val small[16], *cols = small;
+    sqlite3_stmt *stmt = NULL;
+    int slot = -1, rc, src, ncols;
+    bool rows = false;
+
+    if ((rc = get_stmt(st, sql, &stmt, &slot, err)))
+        return rc;
+    if ((rc = bind_params(st, stmt, sql, params, n, err)))
+        goto out;
+    ncols = sqlite3_column_count(stmt);
+    if (ncols > (int)(sizeof small / sizeof *small) &&
+        !(cols = malloc((size_t)ncols * sizeof *cols))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        src = sqlite3_step(stmt);
+        if (src == SQLITE_ROW) {
+            rows = true;
+            if (!cb)
+                continue;
+            read_cols(stmt, cols, ncols);
+            if ((rc = cb(ctx, cols, (size_t)ncols, err))) {
+                if (!err || err->code == SKIFF_OK)
+                    skiff_err_set(err, rc, "query stopped by its row callback");
+                goto out;
+            }
+            continue;
+        }
+        if (src == SQLITE_DONE)
+            break;
+        if ((src & 0xff) == SQLITE_BUSY && !rows && skiff_time_mono_us() < deadline) {
+            sqlite3_reset(stmt);
+            nanosleep(&pause, NULL);
+            if (pause.tv_nsec < 50 * 1000 * 1000)
+                pause.tv_nsec *= 2;
+            continue;
+        }
+        rc = db_fail(st->path, st->db, src, err, "\"%.200s\"", sql);
+        goto out;
+    }
+    if (changes)
+        *changes = sqlite3_changes64(st->db);
+    rc = 0;
+out:
+    if (cols != small)
+        free(cols);
+    release_stmt(st, stmt, slot);
+    return rc;
+}
+
+static int sqlite_exec(void *impl, const char *sql, const struct skiff_store_val *params, size_t n,
+                       int64_t *changes, struct skiff_err *err)
+{
+    struct sqlite_store *st = impl;
+    int rc;
+
+    pthread_mutex_lock(&st->lock);
+    rc = run_stmt(st, sql, params, n, NULL, NULL, changes, err);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static int sqlite_query(void *impl, const char *sql, const struct skiff_store_val *params,
+                        size_t n, skiff_store_row_cb cb, void *ctx, struct skiff_err *err)
+{
+    struct sqlite_store *st = impl;
+    int rc;
+
+    pthread_mutex_lock(&st->lock);
+    rc = run_stmt(st, sql, params, n, cb, ctx, NULL, err);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* idle --begin_immediate--> in transaction (tx_depth 1) --fn--> commit | rollback --> idle.
+ * A call from inside fn (tx_depth > 0 with the lock taken: the same thread)
+ * only runs its fn in the open transaction. */
+static int sqlite_tx(void *impl, int (*fn)(void *fctx, struct skiff_err *err), void *fctx,
+                     struct skiff_err *err)
+{
+    struct sqlite_store *st = impl;
+    int rc;
+
+    pthread_mutex_lock(&st->lock);
+    if (st->tx_depth > 0) {
+        st->tx_depth++;
+        rc = fn(fctx, err);
+        st->tx_depth--;
+        pthread_mutex_unlock(&st->lock);
+        return rc;
+    }
+    if ((rc = begin_immediate(st->db, st->st[ST_BEGIN], st->path, err)))
+        goto out;
+    st->tx_depth = 1;
+    rc = fn(fctx, err);
+    st->tx_depth = 0;
+    if (rc == 0 && (rc = step_done(st, ST_COMMIT, err, "cannot commit")) == 0)
+        goto out;
+    if (err && err->code == SKIFF_OK)
+        skiff_err_set(err, rc, "transaction failed");
+    rollback(st);
+out:
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static int read_version(void *ctx, const struct skiff_store_val *cols, size_t ncols,
+                        struct skiff_err *err)
+{
+    *(int64_t *)ctx = ncols > 0 ? cols[0].i : 0;
+    return 0;
+}
+
+/* Per-module migrations (store.h), all in one BEGIN IMMEDIATE transaction:
+ * of two processes starting at once, the second waits for the first's
+ * COMMIT and then finds the version already recorded. */
+static int sqlite_migrate(void *impl, const char *module, const char *const *steps, size_t n,
+                          struct skiff_err *err)
+{
+    struct sqlite_store *st = impl;
+    struct skiff_store_val key = {.type = SKIFF_VAL_TEXT, .s = module, .len = strlen(module)};
+    int64_t version = 0;
+    int rc, src;
+
+    pthread_mutex_lock(&st->lock);
+    if (st->tx_depth > 0) {
+        pthread_mutex_unlock(&st->lock);
+        return skiff_err_set(err, SKIFF_EINVAL, "migrations of '%s' inside a transaction",
+                             module);
+    }
+    if ((rc = begin_immediate(st->db, st->st[ST_BEGIN], st->path, err)))
+        goto out;
+    src = sqlite3_exec(st->db,
+                       "CREATE TABLE IF NOT EXISTS skiff_module_schema ("
+                       "  module TEXT PRIMARY KEY,"
+                       "  version INTEGER NOT NULL)",
+                       NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        rc = db_fail(st->path, st->db, src, err, "cannot create table skiff_module_schema");
+        goto out;
+    }
+    if ((rc = run_stmt(st, "SELECT version FROM skiff_module_schema WHERE module = ?", &key, 1,
+                       read_version, &version, NULL, err)))
+        goto out;
+    if (version < 0 || (uint64_t)version > n) {
+        rc = skiff_err_set(err, SKIFF_EIO,
+                           "store '%s': module '%s' has schema version %lld, newer than this "
+                           "skiff knows (%zu): upgrade skiff", st->path, module,
+                           (long long)version, n);
+        goto out;
+    }
+    for (size_t i = (size_t)version; i < n; i++) {
+        if ((src = sqlite3_exec(st->db, steps[i], NULL, NULL, NULL)) != SQLITE_OK) {
+            rc = skiff_err_set(err, (src & 0xff) == SQLITE_ERROR ? SKIFF_EINVAL : map_code(src),
+                               "store '%s': migration %zu of module '%s' failed: %s", st->path,
+                               i + 1, module, sqlite3_errmsg(st->db));
+            goto out;
+        }
+    }
+    if ((size_t)version < n) {
+        struct skiff_store_val p[2] = {key, {.type = SKIFF_VAL_INT, .i = (int64_t)n}};
+        if ((rc = run_stmt(st, "INSERT INTO skiff_module_schema (module, version) VALUES (?, ?)"
+                           " ON CONFLICT (module) DO UPDATE SET version = excluded.version",
+                           p, 2, NULL, NULL, NULL, err)))
+            goto out;
+    }
+    rc = step_done(st, ST_COMMIT, err, "cannot commit the migrations");
+out:
+    if (rc)
+        rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
 const struct store__backend store__sqlite = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -649,4 +1032,8 @@ const struct store__backend store__sqlite = {
     .update = sqlite_update,
     .del = sqlite_delete,
     .list = sqlite_list,
+    .migrate = sqlite_migrate,
+    .exec = sqlite_exec,
+    .query = sqlite_query,
+    .tx = sqlite_tx,
 };
