@@ -1,0 +1,867 @@
+/* Loading a Workflow: validation before anything runs, and the parameters
+ * after `-p` overrides. See skiff_workflow_load in include/skiff/workflow.h.
+ *
+ * Order of checks, each stopping at the first error (exit 2 in the CLI):
+ *   resource validation (kinds_argo.c: types, names, template references) ->
+ *   kind is Workflow, no workflowTemplateRef -> spec.arguments (overrides,
+ *   values, enum) -> each template (type runnable here, command, outputs,
+ *   quantities, retryStrategy, {{...}} references) -> each dag (depends and
+ *   when syntax, cycles, inputs supplied) and steps -> the entrypoint's
+ *   inputs.
+ * Every error points at a JSON pointer, which skiff_validation_fail turns
+ * into file:line:col when the YAML documents are given.
+ */
+#include "workflow_int.h"
+
+#include "skiff/err.h"
+#include "skiff/log.h"
+#include "skiff/resource.h"
+#include "skiff/time.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- small helpers shared by the module ---- */
+
+uint32_t workflow__fnv32a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+char *workflow__scalar(const json_t *v)
+{
+    char buf[64];
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    if (json_is_integer(v))
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(buf, sizeof buf, "%s", json_is_true(v) ? "true" : "false");
+    else
+        return NULL;
+    if (json_is_real(v)) {
+        /* shortest form that reads back: 0.95, not 0.94999999999999996 */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, sizeof buf, "%.*g", prec, json_real_value(v));
+            if (strtod(buf, NULL) == json_real_value(v))
+                break;
+        }
+    }
+    return strdup(buf);
+}
+
+/* Both may be called with buf == base: the result is built aside first. */
+const char *workflow__ptr(char *buf, const char *base, const char *key)
+{
+    char out[WORKFLOW__PTR_MAX];
+    size_t n = (size_t)snprintf(out, sizeof out, "%s/", base);
+    if (n >= sizeof out)
+        n = sizeof out - 1;
+    for (const char *k = key; *k && n + 3 < sizeof out; k++) {
+        if (*k == '~' || *k == '/') {
+            out[n++] = '~';
+            out[n++] = *k == '~' ? '0' : '1';
+        } else {
+            out[n++] = *k;
+        }
+    }
+    out[n] = '\0';
+    memcpy(buf, out, n + 1);
+    return buf;
+}
+
+const char *workflow__ptr_idx(char *buf, const char *base, size_t i)
+{
+    char out[WORKFLOW__PTR_MAX];
+    if (snprintf(out, sizeof out, "%s/%zu", base, i) >= (int)sizeof out)
+        out[sizeof out - 1] = '\0';
+    memcpy(buf, out, strlen(out) + 1);
+    return buf;
+}
+
+const json_t *workflow__template(const struct skiff_workflow *wf, const char *name)
+{
+    const json_t *t;
+    size_t i;
+    if (!name)
+        return NULL;
+    json_array_foreach(json_object_get(wf->spec, "templates"), i, t) {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (n && strcmp(n, name) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+const char *workflow__template_type(const json_t *tmpl)
+{
+    static const char *const types[] = {"container", "script", "dag", "steps", "resource",
+                                        "suspend", "http", "containerSet", "data", "plugin"};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (json_object_get(tmpl, types[i]))
+            return types[i];
+    return NULL;
+}
+
+static long find_named(const json_t *arr, const char *name)
+{
+    const json_t *it;
+    size_t i;
+    json_array_foreach(arr, i, it) {
+        const char *n = json_string_value(json_object_get(it, "name"));
+        if (n && name && strcmp(n, name) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* ---- validation context ---- */
+
+struct vctx {
+    struct skiff_validation *v;
+    const struct skiff_workflow *wf;
+    const json_t *tmpl;          /* template being checked */
+    const json_t *tasks;         /* its dag tasks, or NULL */
+    const json_t *steps;         /* its step groups, or NULL */
+    const char *ptr;             /* pointer of the string being checked */
+    const char *tag_error;       /* set by check_tag: points at tag_msg */
+    char tag_msg[600];
+};
+
+/* Names a {{tag}} may use (spec §5.2), besides inputs, parameters, tasks,
+ * steps and item. */
+static const char *const fixed_vars[] = {
+    "workflow.name", "workflow.uid", "workflow.namespace", "workflow.status",
+    "workflow.duration", "workflow.failures", "workflow.mainEntrypoint",
+    "workflow.serviceAccountName", "workflow.creationTimestamp", "workflow.parameters",
+    "workflow.parameters.json", "inputs.parameters", "pod.name", "node.name", "retries",
+    "steps.name", "tasks.name", NULL,
+};
+
+static bool prefixed(const char *s, const char *prefix, const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(s, prefix, n) != 0)
+        return false;
+    *rest = s + n;
+    return true;
+}
+
+/* `name` of a task (or step) in "tasks.NAME.rest": true when it exists. */
+static bool known_node_ref(const char *rest, const json_t *tasks, const json_t *groups)
+{
+    char name[256];
+    const char *dot = strchr(rest, '.');
+    size_t n = dot ? (size_t)(dot - rest) : strlen(rest);
+    const json_t *g;
+    size_t i;
+
+    if (n == 0 || n >= sizeof name)
+        return false;
+    memcpy(name, rest, n);
+    name[n] = '\0';
+    if (tasks)
+        return find_named(tasks, name) >= 0;
+    json_array_foreach(groups, i, g)
+        if (find_named(g, name) >= 0)
+            return true;
+    return false;
+}
+
+static int check_tag(void *ctx, const char *name)
+{
+    struct vctx *c = ctx;
+    const char *rest;
+
+    for (size_t i = 0; fixed_vars[i]; i++)
+        if (strcmp(name, fixed_vars[i]) == 0)
+            return 0;
+    if (strcmp(name, "item") == 0 || prefixed(name, "item.", &rest))
+        return 0;
+    if (prefixed(name, "inputs.parameters.", &rest)) {
+        if (find_named(json_object_get(json_object_get(c->tmpl, "inputs"), "parameters"),
+                       rest) >= 0)
+            return 0;
+    } else if (prefixed(name, "workflow.parameters.", &rest)) {
+        if (find_named(c->wf->params, rest) >= 0)
+            return 0;
+    } else if (prefixed(name, "outputs.parameters.", &rest) ||
+               prefixed(name, "workflow.outputs.parameters.", &rest)) {
+        return 0;
+    } else if (prefixed(name, "tasks.", &rest)) {
+        if (c->tasks && known_node_ref(rest, c->tasks, NULL))
+            return 0;
+    } else if (prefixed(name, "steps.", &rest)) {
+        if (c->steps && known_node_ref(rest, NULL, c->steps))
+            return 0;
+    }
+    snprintf(c->tag_msg, sizeof c->tag_msg, "failed to resolve {{%s}}", name);
+    c->tag_error = c->tag_msg;
+    return SKIFF_EINVAL;
+}
+
+/* Checks the {{tags}} of every string under `node` (at pointer ptr). */
+static int check_strings(struct vctx *c, const json_t *node, const char *ptr)
+{
+    char p[WORKFLOW__PTR_MAX];
+    struct skiff_err e = SKIFF_ERR_INIT;
+    const char *key;
+    const json_t *it;
+    size_t i;
+    int rc;
+
+    if (json_is_string(node)) {
+        c->tag_error = NULL;
+        if ((rc = skiff_workflow_tags(json_string_value(node), check_tag, c, &e)))
+            return skiff_validation_fail(c->v, ptr, SKIFF_EINVAL, "%s",
+                                         c->tag_error ? c->tag_error : e.msg);
+        return 0;
+    }
+    if (json_is_object(node)) {
+        json_object_foreach((json_t *)node, key, it) {
+            if ((rc = check_strings(c, it, workflow__ptr(p, ptr, key))))
+                return rc;
+        }
+    } else if (json_is_array(node)) {
+        json_array_foreach(node, i, it)
+            if ((rc = check_strings(c, it, workflow__ptr_idx(p, ptr, i))))
+                return rc;
+    }
+    return 0;
+}
+
+static bool has_tag(const char *s)
+{
+    return s && strstr(s, "{{");
+}
+
+static int check_quantities(struct skiff_validation *v, const json_t *res, const char *ptr)
+{
+    static const char *const sections[] = {"limits", "requests"};
+    char sp[WORKFLOW__PTR_MAX], p[WORKFLOW__PTR_MAX];
+
+    for (size_t s = 0; s < 2; s++) {
+        const json_t *sec = json_object_get(res, sections[s]);
+        static const char *const keys[] = {"memory", "cpu"};
+        workflow__ptr(sp, ptr, sections[s]);
+        for (size_t k = 0; k < 2; k++) {
+            const json_t *q = json_object_get(sec, keys[k]);
+            struct skiff_err e = SKIFF_ERR_INIT;
+            char *text;
+            double d;
+            int rc;
+            if (!q)
+                continue;
+            workflow__ptr(p, sp, keys[k]);
+            if (!(text = workflow__scalar(q)))
+                return skiff_validation_fail(v, p, SKIFF_EINVAL,
+                                             "%s must be a quantity such as \"512Mi\"", keys[k]);
+            rc = has_tag(text) ? 0 : skiff_workflow_quantity(text, &d, &e);
+            free(text);
+            if (rc)
+                return skiff_validation_fail(v, p, SKIFF_EINVAL, "%s", e.msg);
+        }
+    }
+    return 0;
+}
+
+/* An int or a string holding one, as Argo's IntOrString. */
+static int check_int_or_string(struct skiff_validation *v, const json_t *o, const char *ptr,
+                               const char *key)
+{
+    const json_t *x = json_object_get(o, key);
+    char p[WORKFLOW__PTR_MAX];
+    const char *s;
+    char *end;
+
+    if (!x || json_is_integer(x))
+        return 0;
+    s = json_string_value(x);
+    if (s && (has_tag(s) || (strtol(s, &end, 10), *s && !*end)))
+        return 0;
+    return skiff_validation_fail(v, workflow__ptr(p, ptr, key), SKIFF_EINVAL,
+                                 "%s must be an integer", key);
+}
+
+static int check_retry(struct skiff_validation *v, const json_t *rs, const char *ptr)
+{
+    char p[WORKFLOW__PTR_MAX], bp[WORKFLOW__PTR_MAX];
+    const json_t *b, *pol;
+    int rc;
+
+    if (!rs)
+        return 0;
+    if (!json_is_object(rs))
+        return skiff_validation_fail(v, ptr, SKIFF_EINVAL, "retryStrategy must be an object");
+    if ((rc = check_int_or_string(v, rs, ptr, "limit")))
+        return rc;
+    pol = json_object_get(rs, "retryPolicy");
+    if (pol && (!json_is_string(pol) ||
+                (strcmp(json_string_value(pol), "Always") != 0 &&
+                 strcmp(json_string_value(pol), "OnFailure") != 0 &&
+                 strcmp(json_string_value(pol), "OnError") != 0 &&
+                 strcmp(json_string_value(pol), "OnTransientError") != 0)))
+        return skiff_validation_fail(v, workflow__ptr(p, ptr, "retryPolicy"), SKIFF_EINVAL,
+                                     "retryPolicy must be Always, OnFailure, OnError or "
+                                     "OnTransientError");
+    if (!(b = json_object_get(rs, "backoff")))
+        return 0;
+    workflow__ptr(bp, ptr, "backoff");
+    static const char *const durs[] = {"duration", "maxDuration", "cap"};
+    for (size_t i = 0; i < 3; i++) {
+        const json_t *d = json_object_get(b, durs[i]);
+        struct skiff_err e = SKIFF_ERR_INIT;
+        char *text;
+        int64_t us;
+        if (!d)
+            continue;
+        text = workflow__scalar(d);
+        rc = !text ? SKIFF_EINVAL : has_tag(text) ? 0 : skiff_duration_parse(text, &us, &e);
+        free(text);
+        if (rc)
+            return skiff_validation_fail(v, workflow__ptr(p, bp, durs[i]), SKIFF_EINVAL,
+                                         "invalid duration%s%s", e.msg[0] ? ": " : "", e.msg);
+    }
+    if (json_object_get(b, "factor") && !json_is_number(json_object_get(b, "factor")) &&
+        !json_is_string(json_object_get(b, "factor")))
+        return skiff_validation_fail(v, workflow__ptr(p, bp, "factor"), SKIFF_EINVAL,
+                                     "factor must be a number");
+    return 0;
+}
+
+/* Each input of the called template without a default or value must be
+ * given by the caller's arguments (spec §4.2). */
+static int check_call_inputs(struct vctx *c, const json_t *call, const char *ptr)
+{
+    const char *tname = json_string_value(json_object_get(call, "template"));
+    const json_t *t = workflow__template(c->wf, tname), *in, *args;
+    size_t i;
+
+    if (!t)
+        return 0;
+    args = json_object_get(json_object_get(call, "arguments"), "parameters");
+    json_array_foreach(json_object_get(json_object_get(t, "inputs"), "parameters"), i, in) {
+        const char *n = json_string_value(json_object_get(in, "name"));
+        char p[WORKFLOW__PTR_MAX];
+        if (json_object_get(in, "value") || json_object_get(in, "default"))
+            continue;
+        if (n && find_named(args, n) >= 0)
+            continue;
+        return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "arguments"), SKIFF_EINVAL,
+                                     "inputs.parameters.%s was not supplied (template \"%s\" "
+                                     "needs it)", n ? n : "", tname);
+    }
+    return 0;
+}
+
+/* ---- dags ---- */
+
+struct dep_collect {
+    const json_t *tasks;
+    long deps[256];
+    size_t n;
+    const char *bad;
+};
+
+static int collect_dep(void *ctx, const char *task, const char *result, bool *out,
+                       struct skiff_err *err)
+{
+    static const char *const results[] = {"Succeeded", "Failed", "Errored", "Skipped",
+                                          "Omitted", "Daemoned", "AnySucceeded", "AllFailed",
+                                          NULL};
+    struct dep_collect *d = ctx;
+    long i = find_named(d->tasks, task);
+    bool ok = result == NULL;
+
+    for (size_t k = 0; !ok && results[k]; k++)
+        ok = strcmp(results[k], result) == 0;
+    if (!ok)
+        return skiff_err_set(err, SKIFF_EINVAL, "task result '%s' for task '%s' is invalid",
+                             result, task);
+    if (i < 0)
+        return skiff_err_set(err, SKIFF_EINVAL, "unknown task \"%s\" (not a task of this dag)",
+                             task);
+    if (d->n < sizeof d->deps / sizeof *d->deps)
+        d->deps[d->n++] = i;
+    *out = true;
+    return 0;
+}
+
+/* The tasks that task i depends on, into d (validates depends). */
+static int task_deps(struct vctx *c, const json_t *task, const char *ptr, struct dep_collect *d)
+{
+    const json_t *deps = json_object_get(task, "dependencies"), *dep;
+    const char *depends = json_string_value(json_object_get(task, "depends"));
+    struct skiff_err e = SKIFF_ERR_INIT;
+    char p[WORKFLOW__PTR_MAX];
+    size_t i;
+
+    d->tasks = c->tasks;
+    d->n = 0;
+    if (deps && depends)
+        return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "depends"), SKIFF_EINVAL,
+                                     "use either dependencies or depends, not both");
+    json_array_foreach(deps, i, dep) {
+        long k = find_named(c->tasks, json_string_value(dep));
+        if (k >= 0 && d->n < sizeof d->deps / sizeof *d->deps)
+            d->deps[d->n++] = k;
+    }
+    if (depends && skiff_workflow_depends(depends, collect_dep, d, NULL, &e))
+        return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "depends"), SKIFF_EINVAL,
+                                     "invalid depends '%s': %s", depends, e.msg);
+    return 0;
+}
+
+/* Depth-first search for a cycle: color 0 new, 1 on the stack, 2 done. */
+static int find_cycle(struct vctx *c, const char *tp, size_t i, unsigned char *color,
+                      size_t *stack, size_t depth)
+{
+    struct dep_collect d;
+    char p[WORKFLOW__PTR_MAX];
+    int rc;
+
+    color[i] = 1;
+    stack[depth] = i;
+    workflow__ptr_idx(p, tp, i);
+    if ((rc = task_deps(c, json_array_get(c->tasks, i), p, &d)))
+        return rc;
+    for (size_t k = 0; k < d.n; k++) {
+        size_t j = (size_t)d.deps[k];
+        if (color[j] == 1) {
+            char path[1024] = "";
+            size_t n = 0;
+            for (size_t s = 0; s <= depth; s++)
+                if (stack[s] == j)
+                    n = s;
+            for (size_t s = n; s <= depth; s++)
+                snprintf(path + strlen(path), sizeof path - strlen(path), "%s -> ",
+                         json_string_value(json_object_get(json_array_get(c->tasks, stack[s]),
+                                                           "name")));
+            snprintf(path + strlen(path), sizeof path - strlen(path), "%s",
+                     json_string_value(json_object_get(json_array_get(c->tasks, j), "name")));
+            return skiff_validation_fail(
+                c->v, workflow__ptr(p, p, json_object_get(json_array_get(c->tasks, i), "depends")
+                                              ? "depends" : "dependencies"),
+                SKIFF_EINVAL, "cycle in dag: %s", path);
+        }
+        if (color[j] == 0 && (rc = find_cycle(c, tp, j, color, stack, depth + 1)))
+            return rc;
+    }
+    color[i] = 2;
+    return 0;
+}
+
+static int check_when(struct vctx *c, const json_t *call, const char *ptr)
+{
+    const char *when = json_string_value(json_object_get(call, "when"));
+    struct skiff_err e = SKIFF_ERR_INIT;
+    char p[WORKFLOW__PTR_MAX];
+    char *text = NULL;
+    int rc = 0;
+
+    if (!when)
+        return 0;
+    /* the tags are unknown until run time: check the syntax with each one
+     * standing for a number, which fits every position a value can take */
+    {
+        size_t n = strlen(when);
+        text = malloc(n + 1);
+        if (!text)
+            return skiff_err_set(c->v->err, SKIFF_ENOMEM, "out of memory");
+        size_t o = 0;
+        for (size_t i = 0; i < n;) {
+            const char *close;
+            if (when[i] == '{' && when[i + 1] == '{' && (close = strstr(when + i, "}}"))) {
+                text[o++] = '0';
+                i = (size_t)(close + 2 - when);
+            } else {
+                text[o++] = when[i++];
+            }
+        }
+        text[o] = '\0';
+    }
+    if (skiff_workflow_when_check(text, &e))
+        rc = skiff_validation_fail(c->v, workflow__ptr(p, ptr, "when"), SKIFF_EINVAL,
+                                   "Invalid 'when' expression '%s': %s", when, e.msg);
+    free(text);
+    return rc;
+}
+
+/* A call names a template of this workflow: templateRef needs the
+ * platform's WorkflowTemplates and inline templates are not run yet. */
+static int check_callee(struct vctx *c, const json_t *call, const char *ptr)
+{
+    char p[WORKFLOW__PTR_MAX];
+    if (json_object_get(call, "templateRef"))
+        return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "templateRef"), SKIFF_EINVAL,
+                                     "templateRef needs a platform (skiff submit); skiff run "
+                                     "takes self-contained Workflows");
+    if (!workflow__template(c->wf, json_string_value(json_object_get(call, "template"))))
+        return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "template"), SKIFF_EINVAL,
+                                     "the local engine runs calls to named templates of this "
+                                     "workflow only (no inline templates yet)");
+    return 0;
+}
+
+/* withItems is a list, withParam a string (a JSON list once substituted);
+ * not both. withSequence is not supported yet. */
+static int check_loop(struct skiff_validation *v, const json_t *call, const char *ptr)
+{
+    const json_t *items = json_object_get(call, "withItems");
+    const json_t *param = json_object_get(call, "withParam");
+    char p[WORKFLOW__PTR_MAX];
+
+    if (items && !json_is_array(items))
+        return skiff_validation_fail(v, workflow__ptr(p, ptr, "withItems"), SKIFF_EINVAL,
+                                     "withItems must be a list");
+    if (param && !json_is_string(param))
+        return skiff_validation_fail(v, workflow__ptr(p, ptr, "withParam"), SKIFF_EINVAL,
+                                     "withParam must be a string holding a JSON list");
+    if (items && param)
+        return skiff_validation_fail(v, workflow__ptr(p, ptr, "withParam"), SKIFF_EINVAL,
+                                     "use either withItems or withParam, not both");
+    if (json_object_get(call, "withSequence"))
+        return skiff_validation_fail(v, workflow__ptr(p, ptr, "withSequence"), SKIFF_EINVAL,
+                                     "withSequence is not supported by the local engine yet");
+    return 0;
+}
+
+static int check_dag(struct vctx *c, const json_t *dag, const char *ptr)
+{
+    char tp[WORKFLOW__PTR_MAX], p[WORKFLOW__PTR_MAX];
+    const json_t *task;
+    size_t i, n = json_array_size(c->tasks);
+    unsigned char *color = calloc(n + 1, 1);
+    size_t *stack = calloc(n + 1, sizeof *stack);
+    int rc = 0;
+
+    if (!color || !stack) {
+        rc = skiff_err_set(c->v->err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    workflow__ptr(tp, ptr, "tasks");
+    json_array_foreach(c->tasks, i, task) {
+        workflow__ptr_idx(p, tp, i);
+        if ((rc = check_callee(c, task, p)) || (rc = check_when(c, task, p)) ||
+            (rc = check_call_inputs(c, task, p)))
+            goto out;
+        if ((rc = check_loop(c->v, task, p)))
+            goto out;
+    }
+    for (i = 0; i < n; i++)
+        if (color[i] == 0 && (rc = find_cycle(c, tp, i, color, stack, 0)))
+            goto out;
+out:
+    free(color);
+    free(stack);
+    return rc;
+}
+
+static int check_steps(struct vctx *c, const char *ptr)
+{
+    char gp[WORKFLOW__PTR_MAX], p[WORKFLOW__PTR_MAX];
+    const json_t *g, *step;
+    size_t i, j;
+    int rc;
+
+    json_array_foreach(c->steps, i, g) {
+        workflow__ptr_idx(gp, ptr, i);
+        json_array_foreach(g, j, step) {
+            workflow__ptr_idx(p, gp, j);
+            if ((rc = check_callee(c, step, p)) || (rc = check_when(c, step, p)) ||
+                (rc = check_call_inputs(c, step, p)))
+                return rc;
+            if ((rc = check_loop(c->v, step, p)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int check_template(struct vctx *c, const json_t *t, const char *ptr)
+{
+    const char *type = workflow__template_type(t);
+    char p[WORKFLOW__PTR_MAX], bp[WORKFLOW__PTR_MAX];
+    const json_t *body, *out;
+    size_t i;
+    int rc;
+
+    c->tmpl = t;
+    c->tasks = c->steps = NULL;
+    if (strcmp(type, "container") != 0 && strcmp(type, "script") != 0 &&
+        strcmp(type, "dag") != 0 && strcmp(type, "steps") != 0)
+        return skiff_validation_fail(c->v, workflow__ptr(p, ptr, type), SKIFF_EINVAL,
+                                     "template type '%s' is not supported by the local engine "
+                                     "yet (container, script, dag and steps are)", type);
+    body = json_object_get(t, type);
+    workflow__ptr(bp, ptr, type);
+    if (strcmp(type, "container") == 0 || strcmp(type, "script") == 0) {
+        const json_t *cmd = json_object_get(body, "command"), *a;
+        if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+            return skiff_validation_fail(c->v, workflow__ptr(p, bp, "command"), SKIFF_EINVAL,
+                                         "%s.command is required: the step runs as a host "
+                                         "process, without the image's entrypoint", type);
+        json_array_foreach(cmd, i, a)
+            if (!json_is_string(a) && !json_is_number(a))
+                return skiff_validation_fail(c->v, workflow__ptr_idx(p, workflow__ptr(p, bp,
+                                             "command"), i), SKIFF_EINVAL,
+                                             "command entries must be strings");
+        if (strcmp(type, "script") == 0 && !json_is_string(json_object_get(body, "source")))
+            return skiff_validation_fail(c->v, workflow__ptr(p, bp, "source"), SKIFF_EINVAL,
+                                         "script.source is required");
+        if ((rc = check_quantities(c->v, json_object_get(body, "resources"),
+                                   workflow__ptr(p, bp, "resources"))))
+            return rc;
+        json_array_foreach(json_object_get(json_object_get(t, "outputs"), "parameters"), i,
+                           out) {
+            char op[WORKFLOW__PTR_MAX];
+            workflow__ptr_idx(op, workflow__ptr(p, workflow__ptr(p, ptr, "outputs"),
+                                                "parameters"), i);
+            if (!json_is_string(json_object_get(out, "name")))
+                return skiff_validation_fail(c->v, op, SKIFF_EINVAL,
+                                             "an output parameter needs a name");
+            if (!json_is_string(json_object_get(json_object_get(out, "valueFrom"), "path")) &&
+                !json_object_get(out, "value"))
+                return skiff_validation_fail(c->v, op, SKIFF_EINVAL,
+                                             "output parameter \"%s\" needs valueFrom.path",
+                                             json_string_value(json_object_get(out, "name")));
+        }
+    } else if (strcmp(type, "dag") == 0) {
+        c->tasks = json_object_get(body, "tasks");
+    } else {
+        c->steps = body;
+    }
+    if (json_object_get(t, "timeout")) {
+        char *text = workflow__scalar(json_object_get(t, "timeout"));
+        int64_t us;
+        rc = !text ? SKIFF_EINVAL : has_tag(text) ? 0 : skiff_duration_parse(text, &us, NULL);
+        free(text);
+        if (rc)
+            return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "timeout"), SKIFF_EINVAL,
+                                         "timeout must be a duration such as \"30s\" or \"5m\"");
+    }
+    if ((rc = check_retry(c->v, json_object_get(t, "retryStrategy"),
+                          workflow__ptr(p, ptr, "retryStrategy"))) ||
+        (rc = check_int_or_string(c->v, t, ptr, "activeDeadlineSeconds")) ||
+        (rc = check_int_or_string(c->v, t, ptr, "parallelism")))
+        return rc;
+    /* inputs: each a named parameter */
+    json_array_foreach(json_object_get(json_object_get(t, "inputs"), "parameters"), i, out) {
+        char ip[WORKFLOW__PTR_MAX];
+        if (!json_is_string(json_object_get(out, "name")))
+            return skiff_validation_fail(
+                c->v, workflow__ptr_idx(ip, workflow__ptr(ip, workflow__ptr(ip, ptr, "inputs"),
+                                                          "parameters"), i),
+                SKIFF_EINVAL, "an input parameter needs a name");
+    }
+    if ((rc = check_strings(c, t, ptr)))
+        return rc;
+    if (c->tasks)
+        return check_dag(c, body, bp);
+    if (c->steps)
+        return check_steps(c, bp);
+    return 0;
+}
+
+/* spec.arguments.parameters after `-p` overrides, into wf->params. */
+static int bind_arguments(struct skiff_workflow *wf, struct skiff_validation *v,
+                          const struct skiff_workflow_param *params, size_t nparams)
+{
+    const json_t *args = json_object_get(json_object_get(wf->spec, "arguments"), "parameters");
+    const json_t *a;
+    char p[WORKFLOW__PTR_MAX];
+    size_t i;
+
+    for (size_t k = 0; k < nparams; k++)
+        if (find_named(args, params[k].name) < 0)
+            return skiff_err_set(v->err, SKIFF_EINVAL,
+                                 "parameter '%s' is not declared in spec.arguments.parameters",
+                                 params[k].name);
+    json_array_foreach(args, i, a) {
+        const char *name = json_string_value(json_object_get(a, "name"));
+        const json_t *en = json_object_get(a, "enum"), *e;
+        char *value = NULL;
+        size_t j;
+        bool in_enum = false;
+
+        workflow__ptr_idx(p, "/spec/arguments/parameters", i);
+        for (size_t k = nparams; k-- > 0;)
+            if (strcmp(params[k].name, name) == 0) {
+                value = strdup(params[k].value);
+                break;
+            }
+        if (!value && json_object_get(a, "value"))
+            value = workflow__scalar(json_object_get(a, "value"));
+        if (!value)
+            return skiff_validation_fail(v, p, SKIFF_EINVAL,
+                                         "spec.arguments.%s.value or spec.arguments.%s.valueFrom "
+                                         "is required (or give -p %s=VALUE)", name, name, name);
+        json_array_foreach(en, j, e) {
+            char *s = workflow__scalar(e);
+            in_enum = in_enum || (s && strcmp(s, value) == 0);
+            free(s);
+        }
+        if (en && !in_enum) {
+            int rc = skiff_validation_fail(v, workflow__ptr(p, p, "enum"), SKIFF_EINVAL,
+                                           "spec.arguments.%s.value should be present in "
+                                           "spec.arguments.%s.enum list", name, name);
+            free(value);
+            return rc;
+        }
+        json_array_append_new(wf->params, json_pack("{s:s, s:s}", "name", name, "value", value));
+        free(value);
+    }
+    return 0;
+}
+
+static void random_chars(char *out, size_t n, const char *alphabet)
+{
+    unsigned char r[64];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    size_t got = 0, alen = strlen(alphabet);
+
+    if (fd >= 0) {
+        ssize_t k = read(fd, r, n < sizeof r ? n : sizeof r);
+        got = k > 0 ? (size_t)k : 0;
+        close(fd);
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* without /dev/urandom the time and pid still make names differ */
+        unsigned v = i < got ? r[i] : (unsigned)(getpid() * 31 + i * 7 + (size_t)time(NULL));
+        out[i] = alphabet[v % alen];
+    }
+    out[n] = '\0';
+}
+
+int skiff_workflow_load(const json_t *obj, const struct skiff_yaml_docs *docs, size_t doc_index,
+                        const struct skiff_workflow_param *params, size_t nparams,
+                        struct skiff_workflow **out, struct skiff_err *err)
+{
+    struct skiff_validation v = {.docs = docs, .doc_index = doc_index, .err = err};
+    struct skiff_workflow *wf = NULL;
+    const struct skiff_kind *kind;
+    const json_t *meta, *t, *entry_t;
+    struct vctx c;
+    char p[WORKFLOW__PTR_MAX], u[40];
+    size_t i;
+    int rc;
+
+    *out = NULL;
+    skiff_err_clear(err);   /* validation keeps only the first error it sees */
+    if ((rc = skiff_resource_validate(obj, &v, &kind)))
+        goto out;
+    if (strcmp(kind->kind, "Workflow") != 0) {
+        rc = skiff_validation_fail(&v, "/kind", SKIFF_EINVAL,
+                                   "skiff run takes a Workflow, not a %s", kind->kind);
+        goto out;
+    }
+    if (!(wf = calloc(1, sizeof *wf)) || !(wf->obj = json_deep_copy(obj)) ||
+        !(wf->params = json_array())) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    wf->spec = json_object_get(wf->obj, "spec");
+    if (json_object_get(wf->spec, "workflowTemplateRef")) {
+        rc = skiff_validation_fail(&v, "/spec/workflowTemplateRef", SKIFF_EINVAL,
+                                   "workflowTemplateRef needs a platform (skiff submit); "
+                                   "skiff run takes self-contained Workflows");
+        goto out;
+    }
+    if ((rc = bind_arguments(wf, &v, params, nparams)))
+        goto out;
+    c = (struct vctx){.v = &v, .wf = wf};
+    json_array_foreach(json_object_get(wf->spec, "templates"), i, t) {
+        workflow__ptr_idx(p, "/spec/templates", i);
+        if ((rc = check_template(&c, t, p)))
+            goto out;
+    }
+    if ((rc = check_retry(&v, json_object_get(wf->spec, "retryStrategy"),
+                          "/spec/retryStrategy")) ||
+        (rc = check_int_or_string(&v, wf->spec, "/spec", "activeDeadlineSeconds")) ||
+        (rc = check_int_or_string(&v, wf->spec, "/spec", "parallelism")))
+        goto out;
+    /* the entrypoint's inputs come from spec.arguments */
+    entry_t = workflow__template(wf, json_string_value(json_object_get(wf->spec, "entrypoint")));
+    json_array_foreach(json_object_get(json_object_get(entry_t, "inputs"), "parameters"), i, t) {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (json_object_get(t, "value") || json_object_get(t, "default") ||
+            find_named(wf->params, n) >= 0)
+            continue;
+        rc = skiff_validation_fail(&v, "/spec/entrypoint", SKIFF_EINVAL,
+                                   "inputs.parameters.%s was not supplied (the entrypoint needs "
+                                   "it in spec.arguments.parameters)", n);
+        goto out;
+    }
+
+    meta = json_object_get(wf->obj, "metadata");
+    if (json_is_string(json_object_get(meta, "name"))) {
+        wf->name = strdup(json_string_value(json_object_get(meta, "name")));
+    } else {
+        char suffix[6];
+        random_chars(suffix, 5, "bcdfghjklmnpqrstvwxz2456789");
+        wf->name = malloc(strlen(json_string_value(json_object_get(meta, "generateName"))) + 6);
+        if (wf->name)
+            sprintf(wf->name, "%s%s", json_string_value(json_object_get(meta, "generateName")),
+                    suffix);
+    }
+    random_chars(u, 32, "0123456789abcdef");
+    wf->uid = malloc(37);
+    if (!wf->name || !wf->uid) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    u[12] = '4';   /* a version-4 UUID */
+    snprintf(wf->uid, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", u, u + 8, u + 12, u + 16, u + 20);
+    json_object_set_new((json_t *)meta, "name", json_string(wf->name));
+    json_object_set_new((json_t *)meta, "uid", json_string(wf->uid));
+    if (!json_object_get(meta, "namespace"))
+        json_object_set_new((json_t *)meta, "namespace", json_string("default"));
+    *out = wf;
+    wf = NULL;
+out:
+    for (size_t k = 0; k < v.nwarnings; k++)
+        skiff_warn("%s", v.warnings[k]);
+    skiff_validation_release(&v);
+    skiff_workflow_free(wf);
+    return rc;
+}
+
+void skiff_workflow_free(struct skiff_workflow *wf)
+{
+    if (!wf)
+        return;
+    json_decref(wf->obj);
+    json_decref(wf->params);
+    free(wf->name);
+    free(wf->uid);
+    free(wf);
+}
+
+const char *skiff_workflow_name(const struct skiff_workflow *wf)
+{
+    return wf->name;
+}
+
+const char *skiff_workflow_uid(const struct skiff_workflow *wf)
+{
+    return wf->uid;
+}
+
+json_t *skiff_workflow_object(const struct skiff_workflow *wf, const json_t *status)
+{
+    json_t *o = json_deep_copy(wf->obj);
+    if (o && status)
+        json_object_set_new(o, "status", json_deep_copy(status));
+    return o;
+}
