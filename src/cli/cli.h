@@ -77,7 +77,9 @@ const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name);
     X(get, "list resources or show one")                                             \
     X(describe, "show one resource in detail")                                       \
     X(delete, "delete a resource")                                                   \
+    X(run, "run a workflow to completion here, without a platform")                  \
     X(token, "issue a short-lived token for a service account")                      \
+    X(features, "feature store: historical retrieval of training data")              \
     X(version, "print the version")                                                  \
     X(help, "show help for skiff or a command")
 

@@ -1,0 +1,780 @@
+/* The feature engine: point-in-time picks, windowed aggregations and
+ * historical retrieval (include/skiff/features.h).
+ *
+ * Historical retrieval, per view of the service:
+ *   1. read the view's source (only the columns it needs, typed);
+ *   2. give each join-key tuple a dense id (hash index) and sort the rows
+ *      once by (id, timestamp, created, file order): O(N log N);
+ *   3. for each entity row, look its key up (O(1)), binary-search its
+ *      timestamp in the key's run (O(log N)) and compute the features:
+ *      the PIT row's fields, the aggregations over the key's events, the
+ *      derived expressions. Entity rows are split in chunks over threads;
+ *      each writes only its own output rows.
+ * In all O((N + M) log N) for N source rows and M entity rows, plus the
+ * events inside each aggregation window.
+ *
+ * Worked example of a join (ttl 1h, one key "u1", source rows
+ * 09:00 -> 1, 10:00 -> 2 (created 10:05), 10:00 -> 3 (created 10:01)):
+ * sorted run of u1: [09:00 1] [10:00/10:01 3] [10:00/10:05 2]. An entity
+ * row (u1, 10:30) searches 10:30: the last row <= 10:30 is [10:00/10:05 2],
+ * 10:30 - 1h = 09:30 <= 10:00, so 2. (u1, 11:00) -> 2 (exactly on the
+ * ttl bound, included); (u1, 11:00:01) -> null (expired); (u2, *) -> null.
+ */
+#include "features_int.h"
+
+#include "skiff/err.h"
+#include "skiff/log.h"
+#include "skiff/time.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the per-entity functions both paths share ---- */
+
+/* First index in ts[0..n) with ts > t (ts ascending). */
+static size_t upper_bound(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+long skiff_feat_pit_pick(const int64_t *ts, size_t n, int64_t t, int64_t ttl_us)
+{
+    size_t i = upper_bound(ts, n, t);
+    if (i == 0)
+        return -1;
+    /* Feast's lower bound is inclusive: F >= E - ttl (specs/feast.md 3.2) */
+    if (ttl_us > 0 && ts[i - 1] < t - ttl_us)
+        return -1;
+    return (long)(i - 1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int scratch_reserve(struct skiff_feat_scratch *s, size_t bytes, struct skiff_err *err)
+{
+    void *p;
+    if (bytes <= s->cap)
+        return 0;
+    if (!(p = realloc(s->buf, bytes)))
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory computing count_distinct");
+    s->buf = p;
+    s->cap = bytes;
+    return 0;
+}
+
+/* The numeric value of an aggregation result of type `t` from a double. */
+static void set_num(struct skiff_feat_value *out, enum skiff_feat_type t, double v)
+{
+    out->valid = true;
+    out->type = t;
+    if (t == SKIFF_FEAT_DOUBLE || t == SKIFF_FEAT_FLOAT)
+        out->f = v;
+    else
+        out->i = (int64_t)v;
+}
+
+int skiff_feat_agg_compute(const struct skiff_feat_agg *a, const struct skiff_feat_events *ev,
+                           int64_t t, struct skiff_feat_value *out,
+                           struct skiff_feat_scratch *scratch, struct skiff_err *err)
+{
+    /* the window (t - w, t]: events after t - w, up to and including t */
+    size_t lo = ev->n ? upper_bound(ev->ts, ev->n, t - a->window_us) : 0;
+    size_t hi = ev->n ? upper_bound(ev->ts, ev->n, t) : 0;
+    size_t n = 0;
+    double sum = 0, best = 0;
+    int64_t isum = 0;
+
+    memset(out, 0, sizeof *out);
+    out->type = a->out_type;
+    switch (a->fn) {
+    case SKIFF_FEAT_AGG_COUNT:
+        for (size_t i = lo; i < hi; i++)
+            n += !ev->valid || ev->valid[i];
+        set_num(out, a->out_type, (double)n);
+        return 0;
+    case SKIFF_FEAT_AGG_SUM:
+        for (size_t i = lo; i < hi; i++)
+            if (ev->valid[i]) {
+                sum += ev->vals[i];
+                isum += (int64_t)ev->vals[i];
+            }
+        out->valid = true;
+        if (a->out_type == SKIFF_FEAT_DOUBLE)
+            out->f = sum;
+        else
+            out->i = isum;   /* integers summed exactly, as pandas does */
+        return 0;
+    case SKIFF_FEAT_AGG_AVG:
+    case SKIFF_FEAT_AGG_STDDEV: {
+        double mean, ss = 0;
+        for (size_t i = lo; i < hi; i++)
+            if (ev->valid[i]) {
+                sum += ev->vals[i];
+                n++;
+            }
+        if (n == 0 || (a->fn == SKIFF_FEAT_AGG_STDDEV && n < 2))
+            return 0;
+        mean = sum / (double)n;
+        if (a->fn == SKIFF_FEAT_AGG_AVG) {
+            set_num(out, a->out_type, mean);
+            return 0;
+        }
+        /* second pass: deviations from the mean, so large values lose no digits */
+        for (size_t i = lo; i < hi; i++)
+            if (ev->valid[i])
+                ss += (ev->vals[i] - mean) * (ev->vals[i] - mean);
+        set_num(out, a->out_type, sqrt(ss / (double)(n - 1)));
+        return 0;
+    }
+    case SKIFF_FEAT_AGG_MIN:
+    case SKIFF_FEAT_AGG_MAX:
+        for (size_t i = lo; i < hi; i++) {
+            if (!ev->valid[i])
+                continue;
+            if (n++ == 0 || (a->fn == SKIFF_FEAT_AGG_MIN ? ev->vals[i] < best
+                                                         : ev->vals[i] > best))
+                best = ev->vals[i];
+        }
+        if (n)
+            set_num(out, a->out_type, best);
+        return 0;
+    case SKIFF_FEAT_AGG_LAST:
+        for (size_t i = hi; i > lo; i--) {
+            if (!ev->valid[i - 1])
+                continue;
+            if (a->out_type == SKIFF_FEAT_STRING) {
+                out->valid = true;
+                out->s = ev->strs[i - 1];
+            } else {
+                set_num(out, a->out_type, ev->vals[i - 1]);
+            }
+            return 0;
+        }
+        return 0;
+    case SKIFF_FEAT_AGG_COUNT_DISTINCT: {
+        bool strs = ev->strs != NULL;
+        size_t k = 0;
+        if (scratch_reserve(scratch, (hi - lo) * 8 + 8, err))
+            return SKIFF_ENOMEM;
+        for (size_t i = lo; i < hi; i++) {
+            if (!ev->valid[i])
+                continue;
+            if (strs)
+                ((const char **)scratch->buf)[k++] = ev->strs[i];
+            else
+                ((double *)scratch->buf)[k++] = ev->vals[i];
+        }
+        qsort(scratch->buf, k, 8, strs ? cmp_cstr : cmp_double);
+        for (size_t i = 0; i < k; i++)
+            n += i == 0 || (strs ? cmp_cstr : cmp_double)((char *)scratch->buf + 8 * i,
+                                                          (char *)scratch->buf + 8 * (i - 1)) != 0;
+        set_num(out, a->out_type, (double)n);
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* ---- historical retrieval ---- */
+
+struct event {
+    int64_t ts, created;
+    uint32_t id, row;
+};
+
+static int cmp_event(const void *pa, const void *pb)
+{
+    const struct event *a = pa, *b = pb;
+    if (a->id != b->id)
+        return a->id < b->id ? -1 : 1;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+/* Sorts ev[0..n) by (id, ts, created, row) into out, and sets start[id] to
+ * the first index of each id (start[nids] = n). A counting sort by id
+ * scatters the rows in file order, so each key's run only needs sorting by
+ * (ts, created) and ties keep file order: insertion sort for short runs
+ * (most keys have a handful of rows), qsort on the full order otherwise.
+ * O(N + sum of k log k) instead of O(N log N) with a large constant.
+ * Worked example: ids [1, 0, 1, 0] at ts [5, 9, 3, 2] -> counts [2, 2],
+ * start [0, 2, 4]; scatter: id 0 gets rows 1, 3, id 1 rows 0, 2; runs
+ * sorted by ts: (0: row 3 ts 2, row 1 ts 9), (1: row 2 ts 3, row 0 ts 5). */
+static void sort_events(const struct event *ev, size_t n, size_t nids, struct event *out,
+                        size_t *start)
+{
+    for (size_t i = 0; i < n; i++)
+        start[ev[i].id + 1]++;
+    for (size_t id = 0; id < nids; id++)
+        start[id + 1] += start[id];
+    for (size_t i = 0; i < n; i++)
+        out[start[ev[i].id]++] = ev[i];   /* start[id] ends as the run's end ... */
+    for (size_t id = nids; id > 0; id--)
+        start[id] = start[id - 1];        /* ... so shift it back to the run's beginning */
+    start[0] = 0;
+    for (size_t id = 0; id < nids; id++) {
+        struct event *run = out + start[id];
+        size_t k = start[id + 1] - start[id];
+        if (k > 32) {
+            qsort(run, k, sizeof *run, cmp_event);
+            continue;
+        }
+        for (size_t i = 1; i < k; i++) {
+            struct event x = run[i];
+            size_t j = i;
+            while (j > 0 && (run[j - 1].ts > x.ts ||
+                             (run[j - 1].ts == x.ts && run[j - 1].created > x.created))) {
+                run[j] = run[j - 1];
+                j--;
+            }
+            run[j] = x;
+        }
+    }
+}
+
+/* One view's source, sorted and indexed, and where its features go. */
+struct view_ctx {
+    const struct skiff_feat_view *v;
+    struct skiff_feat_table *src;
+    struct features__keyidx keys;
+    size_t nkeys;
+    size_t key_src[16], key_ent[16];   /* join-key columns in source and entity tables */
+    size_t *start;                     /* per id: first sorted index; start[nids] = total */
+    int64_t *sts;                      /* sorted timestamps */
+    uint32_t *srow;                    /* sorted index -> source row */
+    long *field_col, *agg_col;         /* source column per field / aggregation (-1: none) */
+    double **avals;                    /* per aggregation, sorted: numeric values */
+    const char ***astrs;               /* ... or strings */
+    uint8_t **avalid;
+    size_t nfeat;                      /* fields + aggregations + derived */
+    long *outcol;                      /* per feature: output column, -1 if not asked for */
+    const char ***strtmp;              /* per feature with STRING output: picked strings */
+    const struct skiff_feat_table *ent;
+    size_t ent_ts;
+    struct skiff_feat_table *out;
+    int64_t read_us;                   /* time spent reading the source (for the log) */
+};
+
+static void ctx_release(struct view_ctx *c)
+{
+    size_t naggs = c->v ? c->v->naggs : 0;
+    features__keyidx_release(&c->keys);
+    for (size_t i = 0; i < naggs; i++) {
+        if (c->avals)
+            free(c->avals[i]);
+        if (c->astrs)
+            free(c->astrs[i]);
+        if (c->avalid)
+            free(c->avalid[i]);
+    }
+    for (size_t i = 0; c->strtmp && i < c->nfeat; i++)
+        free(c->strtmp[i]);
+    free(c->strtmp);
+    free(c->avals);
+    free(c->astrs);
+    free(c->avalid);
+    free(c->start);
+    free(c->sts);
+    free(c->srow);
+    free(c->field_col);
+    free(c->agg_col);
+    free(c->outcol);
+    skiff_feat_table_free(c->src);
+}
+
+static enum skiff_feat_type feature_type(const struct skiff_feat_view *v, size_t k)
+{
+    if (k < v->nfields)
+        return v->fields[k].type;
+    if (k < v->nfields + v->naggs)
+        return v->aggs[k - v->nfields].out_type;
+    return SKIFF_FEAT_DOUBLE;
+}
+
+static const char *feature_name(const struct skiff_feat_view *v, size_t k)
+{
+    if (k < v->nfields)
+        return v->fields[k].name;
+    if (k < v->nfields + v->naggs)
+        return v->aggs[k - v->nfields].name;
+    return v->derived[k - v->nfields - v->naggs].name;
+}
+
+/* Adds `name` of `type` to the wanted columns unless it is there already. */
+static size_t want(struct skiff_feat_csv_col *cols, size_t *n, const char *name,
+                   enum skiff_feat_type type)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(cols[i].name, name) == 0)
+            return i;
+    cols[*n] = (struct skiff_feat_csv_col){name, type, false};
+    return (*n)++;
+}
+
+/* Steps 1 and 2: read, index and sort the view's source. */
+static int ctx_load(struct view_ctx *c, bool skip_bad, size_t *skipped, struct skiff_err *err)
+{
+    const struct skiff_feat_view *v = c->v;
+    const struct skiff_feat_source *s = v->source;
+    size_t ncols = 0, nev = 0, ts_col, created_col = 0;
+    struct skiff_feat_csv_col *cols;
+    struct skiff_feat_csv_opts o = {0};
+    struct event *ev = NULL, *sorted = NULL;
+    char key[4096];
+    int rc = 0;
+
+    if (!s->path)
+        return skiff_err_set(err, SKIFF_EINVAL,
+                             "view '%s': data source '%s' is not a file; only file sources can "
+                             "be read so far", v->name, s->name);
+    if (!(cols = calloc(3 + v->nentities + v->nfields + v->naggs, sizeof *cols)))
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    ts_col = want(cols, &ncols, s->timestamp_field, SKIFF_FEAT_UNIX_TIMESTAMP);
+    if (s->created_column)
+        created_col = want(cols, &ncols, s->created_column, SKIFF_FEAT_UNIX_TIMESTAMP);
+    c->nkeys = v->nentities;
+    for (size_t i = 0; i < v->nentities; i++)
+        c->key_src[i] = want(cols, &ncols, v->entities[i]->join_key, v->entities[i]->type);
+    if (!(c->field_col = calloc(v->nfields + 1, sizeof *c->field_col)) ||
+        !(c->agg_col = calloc(v->naggs + 1, sizeof *c->agg_col))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < v->nfields; i++)
+        c->field_col[i] = (long)want(cols, &ncols, v->fields[i].name, v->fields[i].type);
+    for (size_t i = 0; i < v->naggs; i++)
+        c->agg_col[i] = v->aggs[i].column ? (long)want(cols, &ncols, v->aggs[i].column,
+                                                       v->aggs[i].column_type) : -1;
+    o.cols = cols;
+    o.ncols = ncols;
+    o.rename_from = s->rename_from;
+    o.rename_to = s->rename_to;
+    o.nrename = s->nrename;
+    o.skip_bad_rows = skip_bad;
+    c->read_us = skiff_time_mono_us();
+    if ((rc = skiff_feat_csv_read(s->path, &o, &c->src, skipped, err))) {
+        skiff_err_prefix(err, "view '%s'", v->name);
+        goto out;
+    }
+    c->read_us = skiff_time_mono_us() - c->read_us;
+    if (c->src->nrows >= UINT32_MAX) {
+        rc = skiff_err_set(err, SKIFF_ETOOBIG, "'%s' has more than %u rows", s->path, UINT32_MAX);
+        goto out;
+    }
+    if (!(ev = malloc((c->src->nrows + 1) * sizeof *ev))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", s->path);
+        goto out;
+    }
+    for (size_t r = 0; r < c->src->nrows; r++) {
+        const struct skiff_feat_column *tc = &c->src->cols[ts_col];
+        size_t len = features__key_bytes(c->src, r, c->key_src, c->nkeys, key, sizeof key);
+        long id;
+        /* a row without a timestamp or a key can never be picked */
+        if (!tc->valid[r] || len == 0)
+            continue;
+        if (len == (size_t)-1) {
+            rc = skiff_err_at(err, SKIFF_ETOOBIG, s->path, (int)c->src->line[r], 0,
+                              "join key longer than %zu bytes", sizeof key);
+            goto out;
+        }
+        if ((id = features__keyidx_put(&c->keys, key, len)) < 0) {
+            rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory indexing '%s'", s->path);
+            goto out;
+        }
+        ev[nev].ts = tc->i64[r];
+        /* a null created time sorts first, as Feast's sort puts nulls first */
+        ev[nev].created = s->created_column && c->src->cols[created_col].valid[r]
+                              ? c->src->cols[created_col].i64[r] : INT64_MIN;
+        ev[nev].id = (uint32_t)id;
+        ev[nev++].row = (uint32_t)r;
+    }
+    if (!(c->start = calloc(c->keys.n + 1, sizeof *c->start)) ||
+        !(sorted = malloc((nev + 1) * sizeof *sorted))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", s->path);
+        goto out;
+    }
+    sort_events(ev, nev, c->keys.n, sorted, c->start);
+    free(ev);
+    ev = sorted;
+    sorted = NULL;
+    if (!(c->sts = malloc((nev + 1) * sizeof *c->sts)) ||
+        !(c->srow = malloc((nev + 1) * sizeof *c->srow)) ||
+        !(c->avals = calloc(v->naggs + 1, sizeof *c->avals)) ||
+        !(c->astrs = calloc(v->naggs + 1, sizeof *c->astrs)) ||
+        !(c->avalid = calloc(v->naggs + 1, sizeof *c->avalid))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", s->path);
+        goto out;
+    }
+    for (size_t i = 0; i < nev; i++) {
+        c->sts[i] = ev[i].ts;
+        c->srow[i] = ev[i].row;
+    }
+    /* the aggregated columns in sorted order, as skiff_feat_agg_compute reads them */
+    for (size_t a = 0; a < v->naggs; a++) {
+        const struct skiff_feat_column *col;
+        if (c->agg_col[a] < 0)
+            continue;
+        col = &c->src->cols[c->agg_col[a]];
+        if (!(c->avalid[a] = malloc(nev + 1)) ||
+            (col->type == SKIFF_FEAT_STRING ? !(c->astrs[a] = malloc((nev + 1) * sizeof(char *)))
+                                            : !(c->avals[a] = malloc((nev + 1) * sizeof(double))))) {
+            rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < nev; i++) {
+            uint32_t r = c->srow[i];
+            c->avalid[a][i] = col->valid[r];
+            if (col->type == SKIFF_FEAT_STRING)
+                c->astrs[a][i] = col->valid[r] ? col->pool + col->off[r] : NULL;
+            else
+                c->avals[a][i] = col->i64 ? (double)col->i64[r] : col->f64[r];
+        }
+    }
+out:
+    free(ev);
+    free(sorted);
+    free(cols);
+    return rc;
+}
+
+/* Writes value `val` of feature k of entity row `row` to the output. */
+static void put(struct view_ctx *c, size_t k, size_t row, const struct skiff_feat_value *val)
+{
+    struct skiff_feat_column *oc;
+    if (c->outcol[k] < 0 || !val->valid)
+        return;
+    oc = &c->out->cols[c->outcol[k]];
+    if (oc->type == SKIFF_FEAT_STRING)
+        c->strtmp[k][row] = val->s;   /* copied into the pool by one thread afterwards */
+    else if (oc->f64)
+        oc->f64[row] = val->f;
+    else
+        oc->i64[row] = val->i;
+    oc->valid[row] = 1;
+}
+
+static double as_double(const struct skiff_feat_value *v)
+{
+    return v->type == SKIFF_FEAT_DOUBLE || v->type == SKIFF_FEAT_FLOAT ? v->f : (double)v->i;
+}
+
+struct worker {
+    struct view_ctx *c;
+    size_t from, to;
+    int rc;
+    struct skiff_err err;
+};
+
+/* Step 3 for entity rows [from, to). */
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct view_ctx *c = w->c;
+    const struct skiff_feat_view *v = c->v;
+    const struct skiff_feat_column *ets = &c->ent->cols[c->ent_ts];
+    struct skiff_feat_scratch scratch = {NULL, 0};
+    struct skiff_feat_value *vals = calloc(c->nfeat + 1, sizeof *vals);
+    double *num = calloc(c->nfeat + 1, sizeof *num);
+    uint8_t *ok = calloc(c->nfeat + 1, 1);
+    char key[4096];
+
+    if (!vals || !num || !ok) {
+        w->rc = skiff_err_set(&w->err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t r = w->from; r < w->to; r++) {
+        size_t len = features__key_bytes(c->ent, r, c->key_ent, c->nkeys, key, sizeof key);
+        /* a null key or time (possible through the C API) matches nothing */
+        long id = len && len != (size_t)-1 && ets->valid[r]
+                      ? features__keyidx_get(&c->keys, key, len) : -1;
+        size_t s = id >= 0 ? c->start[id] : 0, n = id >= 0 ? c->start[id + 1] - s : 0;
+        int64_t t = ets->i64[r];
+        long pick = n ? skiff_feat_pit_pick(c->sts + s, n, t, v->ttl_us) : -1;
+
+        for (size_t k = 0; k < v->nfields; k++) {
+            const struct skiff_feat_column *sc = &c->src->cols[c->field_col[k]];
+            uint32_t row = pick >= 0 ? c->srow[s + (size_t)pick] : 0;
+            struct skiff_feat_value *x = &vals[k];
+            x->type = sc->type;
+            x->valid = pick >= 0 && sc->valid[row];
+            if (!x->valid)
+                continue;
+            if (sc->type == SKIFF_FEAT_STRING)
+                x->s = sc->pool + sc->off[row];
+            else if (sc->f64)
+                x->f = sc->f64[row];
+            else
+                x->i = sc->i64[row];
+        }
+        for (size_t a = 0; a < v->naggs; a++) {
+            struct skiff_feat_events e = {c->sts + s, c->avals[a] ? c->avals[a] + s : NULL,
+                                          c->astrs[a] ? c->astrs[a] + s : NULL,
+                                          c->avalid[a] ? c->avalid[a] + s : NULL, n};
+            if ((w->rc = skiff_feat_agg_compute(&v->aggs[a], &e, t, &vals[v->nfields + a],
+                                                &scratch, &w->err)))
+                goto out;
+        }
+        for (size_t k = 0; k < v->nfields + v->naggs; k++) {
+            ok[k] = vals[k].valid && vals[k].type != SKIFF_FEAT_STRING;
+            num[k] = ok[k] ? as_double(&vals[k]) : 0;
+        }
+        for (size_t d = 0; d < v->nderived; d++) {
+            size_t k = v->nfields + v->naggs + d;
+            vals[k].type = SKIFF_FEAT_DOUBLE;
+            vals[k].valid = skiff_feat_expr_eval(v->derived[d].expr, num, ok, &vals[k].f);
+            ok[k] = vals[k].valid;
+            num[k] = vals[k].f;
+        }
+        for (size_t k = 0; k < c->nfeat; k++)
+            put(c, k, r, &vals[k]);
+    }
+out:
+    free(scratch.buf);
+    free(vals);
+    free(num);
+    free(ok);
+    return NULL;
+}
+
+static int run_workers(struct view_ctx *c, int threads, struct skiff_err *err)
+{
+    struct worker w[8];
+    pthread_t tid[8];
+    size_t m = c->ent->nrows;
+    int nt = threads <= 0 ? 2 : threads > 8 ? 8 : threads, started = 0, rc = 0;
+
+    if (m < 4096)
+        nt = 1;   /* a thread costs more than it saves on small inputs */
+    for (int i = 0; i < nt; i++) {
+        w[i] = (struct worker){c, m * (size_t)i / (size_t)nt, m * (size_t)(i + 1) / (size_t)nt,
+                               0, SKIFF_ERR_INIT};
+    }
+    for (int i = 1; i < nt; i++) {
+        if (pthread_create(&tid[i], NULL, work, &w[i]) != 0) {
+            /* out of threads: this one does the rest */
+            w[started].to = m;
+            break;
+        }
+        started = i;
+    }
+    work(&w[0]);
+    for (int i = 1; i <= started; i++)
+        pthread_join(tid[i], NULL);
+    for (int i = 0; i <= started; i++)
+        if (w[i].rc && !rc) {
+            rc = w[i].rc;
+            *err = w[i].err;
+        }
+    return rc;
+}
+
+/* The output name of feature k of projection p. */
+static void out_name(const struct skiff_feat_projection *p, size_t k, bool full, char *buf,
+                     size_t n)
+{
+    if (full)
+        snprintf(buf, n, "%s__%s", p->view->name, feature_name(p->view, k));
+    else
+        snprintf(buf, n, "%s", feature_name(p->view, k));
+}
+
+static size_t nfeatures(const struct skiff_feat_view *v)
+{
+    return v->nfields + v->naggs + v->nderived;
+}
+
+/* Whether projection p asks for feature k of its view. */
+static bool asks(const struct skiff_feat_projection *p, size_t k)
+{
+    if (p->nfeatures == 0)
+        return true;
+    for (size_t i = 0; i < p->nfeatures; i++)
+        if (strcmp(p->features[i], feature_name(p->view, k)) == 0)
+            return true;
+    return false;
+}
+
+/* The output table: one column per requested feature, in service order. */
+static int make_output(const struct skiff_feat_service *svc, size_t nrows, bool full,
+                       struct skiff_feat_table **out, struct skiff_err *err)
+{
+    size_t n = 0, cap = 0;
+    char **names = NULL;
+    enum skiff_feat_type *types = NULL;
+    int rc = 0;
+
+    for (size_t p = 0; p < svc->nproj; p++)
+        cap += nfeatures(svc->proj[p].view);
+    if (!(names = calloc(cap + 1, sizeof *names)) || !(types = calloc(cap + 1, sizeof *types))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t p = 0; p < svc->nproj; p++) {
+        const struct skiff_feat_projection *pr = &svc->proj[p];
+        for (size_t k = 0; k < nfeatures(pr->view); k++) {
+            char name[512];
+            if (!asks(pr, k))
+                continue;
+            out_name(pr, k, full, name, sizeof name);
+            for (size_t j = 0; j < n; j++)
+                if (strcmp(names[j], name) == 0) {
+                    rc = skiff_err_set(err, SKIFF_EINVAL,
+                                       "feature service '%s': two features are named '%s'%s",
+                                       svc->name, name,
+                                       full ? "" : " (use --full-feature-names)");
+                    goto out;
+                }
+            if (!(names[n] = strdup(name))) {
+                rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+                goto out;
+            }
+            types[n++] = feature_type(pr->view, k);
+        }
+    }
+    if ((rc = skiff_feat_table_new("output", (const char *const *)names, types, n, out, err)) ||
+        (rc = skiff_feat_table_grow(*out, nrows, err)))
+        goto out;
+out:
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+    free(types);
+    if (rc) {
+        skiff_feat_table_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int skiff_feat_historical(const struct skiff_feat_service *svc,
+                          const struct skiff_feat_table *entities,
+                          const struct skiff_feat_historical_opts *o,
+                          struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err)
+{
+    struct skiff_feat_table *res = NULL;
+    long ent_ts = skiff_feat_table_col(entities, "event_timestamp");
+    size_t col = 0;
+    int rc;
+
+    *out = NULL;
+    if (skipped)
+        *skipped = 0;
+    if (ent_ts < 0 || entities->cols[ent_ts].type != SKIFF_FEAT_UNIX_TIMESTAMP)
+        return skiff_err_set(err, SKIFF_EINVAL, "'%s': no event_timestamp column",
+                             entities->name);
+    if ((rc = make_output(svc, entities->nrows, o->full_feature_names, &res, err)))
+        return rc;
+    for (size_t p = 0; p < svc->nproj; p++) {
+        const struct skiff_feat_projection *pr = &svc->proj[p];
+        struct view_ctx c = {.v = pr->view, .ent = entities, .ent_ts = (size_t)ent_ts, .out = res};
+        size_t nskip = 0;
+
+        c.nfeat = nfeatures(pr->view);
+        if (pr->view->nentities > sizeof c.key_src / sizeof *c.key_src) {
+            rc = skiff_err_set(err, SKIFF_EINVAL, "view '%s': more than 16 entities",
+                               pr->view->name);
+            goto next;
+        }
+        if (!(c.outcol = calloc(c.nfeat + 1, sizeof *c.outcol)) ||
+            !(c.strtmp = calloc(c.nfeat + 1, sizeof *c.strtmp))) {
+            rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+            goto next;
+        }
+        for (size_t k = 0; k < c.nfeat; k++) {
+            c.outcol[k] = asks(pr, k) ? (long)col++ : -1;
+            if (c.outcol[k] >= 0 && res->cols[c.outcol[k]].type == SKIFF_FEAT_STRING &&
+                !(c.strtmp[k] = calloc(entities->nrows + 1, sizeof(char *)))) {
+                rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+                goto next;
+            }
+        }
+        for (size_t i = 0; i < pr->view->nentities; i++) {
+            const struct skiff_feat_entity *e = pr->view->entities[i];
+            long ec = skiff_feat_table_col(entities, e->join_key);
+            if (ec < 0 || entities->cols[ec].type != e->type) {
+                rc = skiff_err_set(err, SKIFF_EINVAL,
+                                   "'%s': no column '%s' (the join key of entity '%s', view '%s')",
+                                   entities->name, e->join_key, e->name, pr->view->name);
+                goto next;
+            }
+            c.key_ent[i] = (size_t)ec;
+        }
+        int64_t t0 = skiff_time_mono_us(), t1;
+        if ((rc = ctx_load(&c, o->skip_bad_rows, &nskip, err)))
+            goto next;
+        t1 = skiff_time_mono_us();
+        if ((rc = run_workers(&c, o->threads, err)))
+            goto next;
+        /* the phases separately: reading a CSV costs more than the join (bench/) */
+        skiff_debug("view '%s': read %zu rows in %.3f s, indexed and sorted them in %.3f s, "
+                    "joined %zu entity rows in %.3f s", pr->view->name, c.src->nrows,
+                    (double)c.read_us / 1e6, (double)(t1 - t0 - c.read_us) / 1e6,
+                    entities->nrows, (double)(skiff_time_mono_us() - t1) / 1e6);
+        if (skipped)
+            *skipped += nskip;
+        /* strings picked by the workers, copied while the source is still loaded */
+        for (size_t k = 0; k < c.nfeat; k++)
+            for (size_t r = 0; c.strtmp[k] && r < entities->nrows; r++)
+                if (c.strtmp[k][r] &&
+                    (rc = features__pool_put(&res->cols[c.outcol[k]], r, c.strtmp[k][r],
+                                             strlen(c.strtmp[k][r]), err)))
+                    goto next;
+    next:
+        ctx_release(&c);
+        if (rc) {
+            skiff_feat_table_free(res);
+            return rc;
+        }
+    }
+    *out = res;
+    return 0;
+}
+
+int skiff_feat_entities_read(const struct skiff_feat_service *svc, const char *path,
+                             struct skiff_feat_table **out, struct skiff_err *err)
+{
+    struct skiff_feat_csv_col cols[64];
+    struct skiff_feat_csv_opts o = {0};
+    size_t n = 0;
+
+    cols[n++] = (struct skiff_feat_csv_col){"event_timestamp", SKIFF_FEAT_UNIX_TIMESTAMP, true};
+    for (size_t p = 0; p < svc->nproj; p++)
+        for (size_t i = 0; i < svc->proj[p].view->nentities; i++) {
+            const struct skiff_feat_entity *e = svc->proj[p].view->entities[i];
+            size_t j = 0;
+            while (j < n && strcmp(cols[j].name, e->join_key) != 0)
+                j++;
+            if (j < n)
+                continue;
+            if (n == sizeof cols / sizeof *cols)
+                return skiff_err_set(err, SKIFF_EINVAL, "more than 63 join keys");
+            cols[n++] = (struct skiff_feat_csv_col){e->join_key, e->type, false};
+        }
+    o.cols = cols;
+    o.ncols = n;
+    o.keep_others = true;
+    o.keep_text = true;
+    return skiff_feat_csv_read(path, &o, out, NULL, err);
+}

@@ -1,0 +1,57 @@
+/* Private to src/features: the registry's layout, the key index the joins
+ * share, and the helpers the files of the module call each other through. */
+#ifndef SKIFF_FEATURES_INT_H
+#define SKIFF_FEATURES_INT_H
+
+#include "skiff/features.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct skiff_feat_registry {
+    json_t *docs;   /* the loaded documents: every const char * below borrows from them */
+    struct skiff_feat_entity *entities;
+    size_t nentities;
+    struct skiff_feat_source *sources;
+    size_t nsources;
+    struct skiff_feat_view *views;
+    size_t nviews;
+    struct skiff_feat_service *services;
+    size_t nservices;
+};
+
+/* Adds a string cell's bytes to column c's pool (text of a typed column or a
+ * STRING value). */
+int features__pool_put(struct skiff_feat_column *c, size_t row, const char *s, size_t len,
+                       struct skiff_err *err);
+
+/* Maps join-key tuples to dense ids 0..n-1. A key is the bytes that
+ * features__key_bytes builds; lookups are read-only and so thread-safe once
+ * building is done. */
+struct features__keyidx {
+    size_t *slots;       /* capacity entries, each id + 1, 0 = empty */
+    size_t capacity;     /* a power of two */
+    uint64_t *hash;      /* per id */
+    size_t *koff;        /* per id, offset of its bytes in keys */
+    size_t *klen;
+    char *keys;
+    size_t keys_len, keys_cap;
+    size_t n, ncap;
+};
+
+void features__keyidx_release(struct features__keyidx *k);
+/* The id of key[len], added when absent. -1 when out of memory. */
+long features__keyidx_put(struct features__keyidx *k, const char *key, size_t len);
+/* The id of key[len], or -1. */
+long features__keyidx_get(const struct features__keyidx *k, const char *key, size_t len);
+
+/* The key bytes of row `row` over columns cols[0..n) of t into buf (capacity
+ * cap): each cell as a 4-byte length then its bytes (integers and
+ * timestamps as 8 bytes), so ("a,b") and ("a", "b") differ. Returns the
+ * length, 0 when a key cell is null (a null key matches nothing), or
+ * (size_t)-1 when buf is too small. */
+size_t features__key_bytes(const struct skiff_feat_table *t, size_t row, const size_t *cols,
+                           size_t n, char *buf, size_t cap);
+
+#endif
