@@ -53,10 +53,12 @@ def test_missing_malformed_and_forged_tokens_are_401(platform):
 
 def test_expired_token_is_401(platform, tmp_path):
     tf = tmp_path / "short.token"
-    platform.cli("token", "--scope", "admin", "--ttl", "1s", "--out", str(tf), check=0)
+    platform.cli("token", "--scope", "admin", "--ttl", "3s", "--out", str(tf), check=0)
     tok = tf.read_text().strip()
+    exp = json.loads(b64d(tok.split(".")[1]))["exp"]
+    # valid until exp (3 s is room for a loaded machine to get here in time)
     assert platform.api("GET", "/api/v1/workflows", token=tok).status_code == 200
-    time.sleep(2.2)
+    time.sleep(max(0.0, exp - time.time()) + 1.2)
     r = platform.api("GET", "/api/v1/workflows", token=tok)
     assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
 
