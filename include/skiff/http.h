@@ -18,6 +18,16 @@
  * a segment may also end with a "{name}" after a literal prefix, as in
  * "/v1/models/{name}:predict" (literal suffix after the param). Literal
  * routes win over parameterised ones; among those, the first declared wins.
+ *
+ * Streaming bodies: a route whose max_body has SKIFF_HTTP_STREAM set (e.g.
+ * `SKIFF_HTTP_STREAM | (5ull << 30)` for artifacts) never holds its body in
+ * memory. The server writes each piece, as it arrives, to an unlinked temp
+ * file in opts.spool_dir and hands the handler a reader over it
+ * (req->body_fd, positioned at 0, req->body_len bytes; req->body is ""). The
+ * cap (max_body without the flag) still answers 413, by Content-Length before
+ * any byte is read or as soon as a chunked body passes it. A client that
+ * disconnects mid-upload never reaches the handler, and the temp file, being
+ * unlinked from the start, vanishes with its descriptor: nothing is left.
  */
 #ifndef SKIFF_HTTP_H
 #define SKIFF_HTTP_H
@@ -39,11 +49,19 @@ struct skiff_metrics;
 #define SKIFF_HTTP_MAX_PARAMS 8
 #define SKIFF_HTTP_MAX_HEADERS 8
 
+/* Flag in skiff_route.max_body: spool the body to a temp file, see above. */
+#define SKIFF_HTTP_STREAM (~(SIZE_MAX >> 1))
+
 struct skiff_http_req {
     const char *method;            /* "GET", ... */
     const char *path;              /* URL-decoded path without the query string */
-    const char *body;              /* NUL-terminated; "" when there is none */
-    size_t body_len;
+    const char *body;              /* NUL-terminated; "" when there is none or
+                                      when the route streams (body_streamed) */
+    size_t body_len;               /* bytes of the body, streamed or not */
+    bool body_streamed;            /* SKIFF_HTTP_STREAM route: read body_fd */
+    int body_fd;                   /* when body_streamed: the spooled body, at
+                                      offset 0; borrowed, the server closes it
+                                      after the handler returns */
     struct skiff_arena *arena;     /* freed when the response has been queued */
     const struct skiff_auth_claims *claims; /* NULL on open routes */
     void *ctx;                     /* the ctx given to skiff_http_add_routes */
@@ -60,6 +78,9 @@ struct skiff_http_resp {
     int nheaders;
     const char *header_names[SKIFF_HTTP_MAX_HEADERS];  /* arena or static strings */
     const char *header_values[SKIFF_HTTP_MAX_HEADERS];
+    bool has_file;                 /* set by skiff_http_reply_fd: the body is */
+    int file_fd;                   /* file_len bytes of file_fd, sent from the */
+    uint64_t file_len;             /* file (never read into memory) */
 };
 
 /* A handler returns 0 after filling `resp`, or an error code with `err` set:
@@ -76,7 +97,8 @@ struct skiff_route {
     const char *pattern;           /* "/api/v1/{plural}/{name}" */
     const char *scope;             /* required token scope, or SKIFF_SCOPE_OPEN */
     skiff_http_handler_cb handler;
-    size_t max_body;               /* bytes; 0 = no body accepted (413 if one comes) */
+    size_t max_body;               /* bytes; 0 = no body accepted (413 if one comes);
+                                      | SKIFF_HTTP_STREAM: spool to a file */
 };
 
 struct skiff_http_opts {
@@ -88,6 +110,9 @@ struct skiff_http_opts {
     struct skiff_auth *auth;       /* token verifier; NULL refuses every scoped route (401) */
     struct skiff_metrics *metrics; /* where request metrics go; NULL = skiff_metrics_default() */
     bool access_log;               /* one log line per request, default on via skiff_http_opts_init */
+    const char *spool_dir;         /* where streamed bodies are spooled; NULL =
+                                      $TMPDIR, else /tmp. Borrowed: must outlive
+                                      the server */
 };
 
 void skiff_http_opts_init(struct skiff_http_opts *o);
@@ -123,6 +148,12 @@ int skiff_http_reply(struct skiff_http_resp *resp, int status, const char *conte
                      const char *body, size_t len);
 int skiff_http_reply_json(struct skiff_http_resp *resp, int status, const char *json_text);
 int skiff_http_add_header(struct skiff_http_resp *resp, const char *name, const char *value);
+/* Answers with the first `len` bytes of the open file `fd`, streamed from the
+ * file as the client reads (large downloads stay out of memory). Takes `fd`
+ * over: the server closes it, also when the handler then returns an error.
+ * Returns 0. */
+int skiff_http_reply_fd(struct skiff_http_resp *resp, int status, const char *content_type,
+                        int fd, uint64_t len);
 /* The default error body: {"error":{"code":"ENOTFOUND","message":"..."}}. */
 void skiff_http_errfmt_default(const struct skiff_err *err, struct skiff_http_resp *resp);
 

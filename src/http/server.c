@@ -16,9 +16,11 @@
  *                  route (404 / 405), token and scope (401 / 403),
  *                  Content-Length against max_body (413). A failure queues
  *                  its response here, and MHD then never reads the body.
- *   on_request #k  a piece of the body: appended up to max_body; past it the
- *                  rest is discarded (not stored) and the answer will be 413;
- *                  past DISCARD_MAX more, the connection is dropped
+ *   on_request #k  a piece of the body: appended up to max_body (written to
+ *                  the unlinked spool file on SKIFF_HTTP_STREAM routes, so
+ *                  memory stays flat); past it the rest is discarded (not
+ *                  stored) and the answer will be 413; past DISCARD_MAX
+ *                  more, the connection is dropped
  *   on_request #n  body complete: the handler runs, the response is queued,
  *                  the access log and metrics are written, the arena freed
  *   on_completed   response sent or connection gone: free `struct request`,
@@ -97,6 +99,9 @@ struct request {
     bool responded;
     bool too_big;                  /* body past max_body: discard, answer 413 */
     bool no_memory;                /* body could not be stored: discard, answer 500 */
+    bool spool_failed;             /* spool write failed (disk full): answer 500 */
+    int spool_fd;                  /* SKIFF_HTTP_STREAM routes: unlinked temp file, or -1 */
+    size_t spooled;                /* bytes written to spool_fd */
     size_t discarded;
     const struct skiff_route *route;
     const struct group *group;
@@ -365,6 +370,7 @@ static struct request *request_new(struct skiff_http_server *srv, const char *ur
     if (!r)
         return NULL;
     r->srv = srv;
+    r->spool_fd = -1;
     r->start_us = skiff_time_mono_us();
     skiff_buf_init(&r->body, 0);
     if (!(r->arena = skiff_arena_new(0)))
@@ -386,8 +392,17 @@ fail:
     return NULL;
 }
 
+/* Closing the spool file is what deletes it: it was unlinked when made. */
+static void spool_close(struct request *r)
+{
+    if (r->spool_fd >= 0)
+        close(r->spool_fd);
+    r->spool_fd = -1;
+}
+
 static void request_free(struct request *r)
 {
+    spool_close(r);
     skiff_arena_free(r->arena);
     skiff_buf_release(&r->body);
     free(r);
@@ -485,7 +500,14 @@ static enum MHD_Result send_resp(struct request *r, struct MHD_Connection *conn,
     size_t len = resp->body.len;
     int status = resp->status;
 
-    if (resp->body.cap) {
+    if (resp->has_file) {
+        /* MHD reads the file as the client drains it, and closes it */
+        len = (size_t)resp->file_len;
+        mr = MHD_create_response_from_fd64(resp->file_len, resp->file_fd);
+        if (!mr)
+            close(resp->file_fd);
+        resp->has_file = false;
+    } else if (resp->body.cap) {
         /* MHD frees the body with free() once it has been sent */
         char *data = skiff_buf_detach(&resp->body);
         mr = MHD_create_response_from_buffer_with_free_callback(len, data, free);
@@ -516,6 +538,7 @@ out:
     r->raw_path = r->path = NULL;
     r->claims = NULL;
     skiff_buf_release(&r->body);
+    spool_close(r);
     skiff_buf_release(&resp->body);
     return ok;
 }
@@ -660,6 +683,41 @@ static int authorize(struct request *r, struct MHD_Connection *conn, struct skif
     return 0;
 }
 
+static bool streams(const struct skiff_route *rt)
+{
+    return (rt->max_body & SKIFF_HTTP_STREAM) != 0;
+}
+
+/* The route's body cap in bytes, without the stream flag. */
+static size_t body_cap(const struct skiff_route *rt)
+{
+    return rt->max_body & ~SKIFF_HTTP_STREAM;
+}
+
+/* Opens the spool file of a streaming route and unlinks it at once, so that
+ * whatever happens next (disconnect, crash) leaves no file behind. */
+static int spool_open(struct request *r, struct skiff_err *e)
+{
+    const char *dir = r->srv->opts.spool_dir;
+    char path[4096];
+    int fd;
+
+    if (!dir || !dir[0])
+        dir = getenv("TMPDIR");
+    if (!dir || !dir[0])
+        dir = "/tmp";
+    if ((size_t)snprintf(path, sizeof path, "%s/skiff-body-XXXXXX", dir) >= sizeof path)
+        return skiff_err_set(e, SKIFF_EIO, "spool folder path too long");
+    if ((fd = mkstemp(path)) < 0)
+        return skiff_err_set(e, SKIFF_EIO, "cannot create a spool file in '%s': %s", dir,
+                             strerror(errno));
+    unlink(path);
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    r->spool_fd = fd;
+    r->spooled = 0;
+    return 0;
+}
+
 static enum MHD_Result begin(struct request *r, struct MHD_Connection *conn,
                              const char *method, const char *version)
 {
@@ -692,13 +750,15 @@ static enum MHD_Result begin(struct request *r, struct MHD_Connection *conn,
         skiff_err_set(&e, SKIFF_EINVAL, "invalid percent-encoding in path");
         return send_error(r, conn, method, NULL, &e, 0, NULL, NULL);
     }
-    if (http__path_has_dots(dec)) {
-        skiff_err_set(&e, SKIFF_EINVAL, "path has a '.' or '..' segment");
-        return send_error(r, conn, method, NULL, &e, 0, NULL, NULL);
-    }
     r->path = dec;
 
     find_route(r, method, &allow);
+    /* after routing, so that the route's own error format answers (MLflow
+     * clients expect INVALID_PARAMETER_VALUE for an artifact path escape) */
+    if (http__path_has_dots(dec)) {
+        skiff_err_set(&e, SKIFF_EINVAL, "path has a '.' or '..' segment");
+        return send_error(r, conn, method, r->group, &e, 0, NULL, NULL);
+    }
     if (!r->route && allow) {
         skiff_err_set(&e, SKIFF_EMETHOD, "method %s not allowed on '%s' (allowed: %s)",
                       method_label(method), r->path, allow);
@@ -724,30 +784,60 @@ static enum MHD_Result begin(struct request *r, struct MHD_Connection *conn,
             skiff_err_set(&e, SKIFF_EINVAL, "invalid Content-Length");
             return send_error(r, conn, method, r->group, &e, 0, NULL, NULL);
         }
-        if (n > r->route->max_body) {
+        if (n > body_cap(r->route)) {
             skiff_err_set(&e, SKIFF_ETOOBIG, "request body of %llu bytes exceeds the %zu "
-                          "allowed on '%s %s'", n, r->route->max_body, r->route->method,
+                          "allowed on '%s %s'", n, body_cap(r->route), r->route->method,
                           r->route->pattern);
             return send_error(r, conn, method, r->group, &e, 0, NULL, NULL);
         }
         /* a declared length within the cap is allocated once, up front */
-        if (n && skiff_buf_grow(&r->body, (size_t)n)) {
+        if (n && !streams(r->route) && skiff_buf_grow(&r->body, (size_t)n)) {
             skiff_err_set(&e, SKIFF_ENOMEM, "out of memory for a %llu-byte body", n);
             return send_error(r, conn, method, r->group, &e, 0, NULL, NULL);
         }
     }
+    if (streams(r->route) && spool_open(r, &e))
+        return send_error(r, conn, method, r->group, &e, 0, NULL, NULL);
     return MHD_YES;
+}
+
+/* Writes one piece of a streamed body; a failed write (disk full) marks the
+ * request so that the rest is dropped and the answer is 500. */
+static void spool_write(struct request *r, const char *data, size_t n)
+{
+    while (n && !r->spool_failed) {
+        ssize_t w = write(r->spool_fd, data, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            r->spool_failed = true;
+            spool_close(r);
+            break;
+        }
+        data += w;
+        n -= (size_t)w;
+        r->spooled += (size_t)w;
+    }
 }
 
 static enum MHD_Result take_body(struct request *r, const char *data, size_t n)
 {
-    if (!r->too_big && n > r->route->max_body - r->body.len) {
+    size_t cap = body_cap(r->route);
+    size_t have = streams(r->route) ? r->spooled : r->body.len;
+
+    if (!r->too_big && n > cap - have) {
         r->too_big = true;
         skiff_buf_release(&r->body);
+        spool_close(r);
     }
     if (r->too_big) {
         r->discarded += n;
-        return r->discarded > DISCARD_MAX + r->route->max_body ? MHD_NO : MHD_YES;
+        /* a streaming cap can be gigabytes: its allowance is DISCARD_MAX alone */
+        return r->discarded > DISCARD_MAX + (streams(r->route) ? 0 : cap) ? MHD_NO : MHD_YES;
+    }
+    if (streams(r->route)) {
+        spool_write(r, data, n);
+        return MHD_YES;
     }
     if (!r->no_memory && skiff_buf_append(&r->body, data, n)) {
         /* the rest is read and dropped; the answer will be 500, never a
@@ -769,7 +859,11 @@ static enum MHD_Result finish(struct request *r, struct MHD_Connection *conn,
 
     if (r->too_big) {
         skiff_err_set(&e, SKIFF_ETOOBIG, "request body exceeds the %zu bytes allowed on "
-                      "'%s %s'", rt->max_body, rt->method, rt->pattern);
+                      "'%s %s'", body_cap(rt), rt->method, rt->pattern);
+        return send_error(r, conn, method, r->group, &e, 0, NULL, NULL);
+    }
+    if (r->spool_failed) {
+        skiff_err_set(&e, SKIFF_EIO, "cannot spool the request body (disk full?)");
         return send_error(r, conn, method, r->group, &e, 0, NULL, NULL);
     }
     if (r->no_memory) {
@@ -781,6 +875,17 @@ static enum MHD_Result finish(struct request *r, struct MHD_Connection *conn,
     req.path = r->path;
     req.body = r->body.ptr;
     req.body_len = r->body.len;
+    req.body_fd = -1;
+    if (streams(rt)) {
+        req.body = "";
+        req.body_len = r->spooled;
+        req.body_streamed = true;
+        req.body_fd = r->spool_fd;
+        if (lseek(r->spool_fd, 0, SEEK_SET) < 0) {
+            skiff_err_set(&e, SKIFF_EIO, "cannot rewind the spooled body: %s", strerror(errno));
+            return send_error(r, conn, method, r->group, &e, 0, NULL, NULL);
+        }
+    }
     req.arena = r->arena;
     req.claims = r->claims;
     req.ctx = r->group->ctx;
@@ -805,6 +910,8 @@ static enum MHD_Result finish(struct request *r, struct MHD_Connection *conn,
 
     /* the handler's partial response is dropped for the error body */
     skiff_buf_release(&resp.body);
+    if (resp.has_file)
+        close(resp.file_fd);
     if (e.code != rc) {
         if (!e.msg[0])
             snprintf(e.msg, sizeof e.msg, "%s", skiff_err_default_msg(rc));
@@ -1013,6 +1120,20 @@ int skiff_http_add_header(struct skiff_http_resp *resp, const char *name, const 
         return SKIFF_ENOMEM;
     resp->header_names[resp->nheaders] = name;
     resp->header_values[resp->nheaders++] = value;
+    return 0;
+}
+
+int skiff_http_reply_fd(struct skiff_http_resp *resp, int status, const char *content_type,
+                        int fd, uint64_t len)
+{
+    skiff_buf_release(&resp->body);
+    if (resp->has_file)
+        close(resp->file_fd);
+    resp->status = status;
+    resp->content_type = content_type;
+    resp->has_file = true;
+    resp->file_fd = fd;
+    resp->file_len = len;
     return 0;
 }
 

@@ -2,7 +2,7 @@
  *
  * Every endpoint is served under /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/.
  * A handler reads its arguments (query parameters for GET, the JSON body
- * otherwise: args()), checks them as MLflow's handlers.py does, runs its
+ * otherwise: tracking__args()), checks them as MLflow's handlers.py does, runs its
  * writes in one skiff_store_tx (so a check and the write it guards see the
  * same state), and answers with protobuf-JSON field names: int64 as JSON
  * numbers, IDs as strings, empty lists left out.
@@ -39,20 +39,19 @@
 #define MAX_RESULTS 50000
 #define DEFAULT_RESULTS 1000
 
-#define MISSING "Missing value for required parameter '%s'. See the API docs for more " \
-                "information about request parameters."
+#define MISSING TRACKING__MISSING
 
-static struct skiff_store_val v_text(const char *s)
+struct skiff_store_val tracking__v_text(const char *s)
 {
     return (struct skiff_store_val){.type = SKIFF_VAL_TEXT, .s = s, .len = strlen(s)};
 }
 
-static struct skiff_store_val v_int(int64_t i)
+struct skiff_store_val tracking__v_int(int64_t i)
 {
     return (struct skiff_store_val){.type = SKIFF_VAL_INT, .i = i};
 }
 
-static int64_t now_ms(void)
+int64_t tracking__now_ms(void)
 {
     return skiff_time_now_us() / 1000;
 }
@@ -63,7 +62,7 @@ static int64_t now_ms(void)
  * query parameters named in `keys` (strings), otherwise the body. An empty
  * body is {}; a body that is a JSON string holding JSON (double-encoded, as
  * some clients send) is decoded once more. */
-static int args(struct skiff_http_req *req, const char *const *keys, json_t **out,
+int tracking__args(struct skiff_http_req *req, const char *const *keys, json_t **out,
                 struct skiff_err *err)
 {
     json_error_t je;
@@ -105,7 +104,7 @@ static int args(struct skiff_http_req *req, const char *const *keys, json_t **ou
     return 0;
 }
 
-static int bad_value(const char *key, json_t *v, struct skiff_err *err)
+int tracking__bad_value(const char *key, json_t *v, struct skiff_err *err)
 {
     char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
     int rc = skiff_err_set(err, SKIFF_EINVAL, "Invalid value %.200s for parameter '%s' supplied",
@@ -117,7 +116,7 @@ static int bad_value(const char *key, json_t *v, struct skiff_err *err)
 /* A string field; integers are turned into their decimal text (experiment_id
  * may come as a number). *out is NULL when absent and not required. Arena
  * memory or borrowed from `o`. */
-static int get_str(struct skiff_arena *a, json_t *o, const char *key, bool required,
+int tracking__get_str(struct skiff_arena *a, json_t *o, const char *key, bool required,
                    const char **out, struct skiff_err *err)
 {
     json_t *v = json_object_get(o, key);
@@ -134,14 +133,14 @@ static int get_str(struct skiff_arena *a, json_t *o, const char *key, bool requi
         if (!*out)
             return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
     } else {
-        return bad_value(key, v, err);
+        return tracking__bad_value(key, v, err);
     }
     if (required && !**out)
         return skiff_err_set(err, SKIFF_EINVAL, MISSING, key);
     return 0;
 }
 
-static bool parse_i64(const char *s, int64_t *out)
+bool tracking__parse_i64(const char *s, int64_t *out)
 {
     char *end;
     long long v;
@@ -155,7 +154,7 @@ static bool parse_i64(const char *s, int64_t *out)
 }
 
 /* An int64 field: a JSON integer or its decimal text (GET, proto-JSON). */
-static int get_int(json_t *o, const char *key, bool required, int64_t def, int64_t *out,
+int tracking__get_int(json_t *o, const char *key, bool required, int64_t def, int64_t *out,
                    bool *present, struct skiff_err *err)
 {
     json_t *v = json_object_get(o, key);
@@ -167,8 +166,8 @@ static int get_int(json_t *o, const char *key, bool required, int64_t def, int64
         return required ? skiff_err_set(err, SKIFF_EINVAL, MISSING, key) : 0;
     if (json_is_integer(v))
         *out = json_integer_value(v);
-    else if (!(json_is_string(v) && parse_i64(json_string_value(v), out)))
-        return bad_value(key, v, err);
+    else if (!(json_is_string(v) && tracking__parse_i64(json_string_value(v), out)))
+        return tracking__bad_value(key, v, err);
     if (present)
         *present = true;
     return 0;
@@ -198,21 +197,21 @@ static int get_double(json_t *o, const char *key, bool required, double *out,
         if (*s && !*end)
             return 0;
     }
-    return bad_value(key, v, err);
+    return tracking__bad_value(key, v, err);
 }
 
 /* run_id, or the deprecated run_uuid the client also sends */
 static int get_run_id(struct skiff_arena *a, json_t *o, const char **out, struct skiff_err *err)
 {
     int rc;
-    if ((rc = get_str(a, o, "run_id", false, out, err)) || *out)
+    if ((rc = tracking__get_str(a, o, "run_id", false, out, err)) || *out)
         return rc;
-    if ((rc = get_str(a, o, "run_uuid", false, out, err)) || *out)
+    if ((rc = tracking__get_str(a, o, "run_uuid", false, out, err)) || *out)
         return rc;
     return skiff_err_set(err, SKIFF_EINVAL, MISSING, "run_id");
 }
 
-static int check_key(const char *what, const char *key, struct skiff_err *err)
+int tracking__check_key(const char *what, const char *key, struct skiff_err *err)
 {
     size_t n = strlen(key);
     if (n == 0)
@@ -223,7 +222,7 @@ static int check_key(const char *what, const char *key, struct skiff_err *err)
     return 0;
 }
 
-static int check_value(const char *what, const char *key, const char *value, size_t max,
+int tracking__check_value(const char *what, const char *key, const char *value, size_t max,
                        struct skiff_err *err)
 {
     size_t n = strlen(value);
@@ -296,7 +295,7 @@ static int emit_json(struct skiff_buf *b, json_t *v)
 }
 
 /* Sends `v` (taken over) as the 200 body. */
-static int reply(struct skiff_http_resp *resp, json_t *v, struct skiff_err *err)
+int tracking__reply(struct skiff_http_resp *resp, json_t *v, struct skiff_err *err)
 {
     int rc;
 
@@ -310,7 +309,7 @@ static int reply(struct skiff_http_resp *resp, json_t *v, struct skiff_err *err)
     return rc ? skiff_err_set(err, rc, "cannot build the response") : 0;
 }
 
-static int reply_empty(struct skiff_http_resp *resp, struct skiff_err *err)
+int tracking__reply_empty(struct skiff_http_resp *resp, struct skiff_err *err)
 {
     return skiff_http_reply_json(resp, 200, "{}") ? skiff_err_set(err, SKIFF_ENOMEM,
                                                                    "out of memory") : 0;
@@ -365,8 +364,8 @@ static int collect_row(void *ctx, const struct skiff_store_val *cols, size_t nco
 }
 
 /* Runs `sql` and returns its rows as a new array (caller decrefs). */
-static int rows(struct skiff_store *s, const char *sql, const struct skiff_store_val *p, size_t n,
-                const char *const *names, json_t **out, struct skiff_err *err)
+int tracking__rows(struct skiff_store *s, const char *sql, const struct skiff_store_val *p,
+                   size_t n, const char *const *names, json_t **out, struct skiff_err *err)
 {
     struct collect c = {names, json_array()};
     int rc;
@@ -384,7 +383,7 @@ static int rows(struct skiff_store *s, const char *sql, const struct skiff_store
 
 /* Sets o[key] = arr when arr is not empty (proto-JSON leaves empty lists
  * out); takes arr over. */
-static void set_list(json_t *o, const char *key, json_t *arr)
+void tracking__set_list(json_t *o, const char *key, json_t *arr)
 {
     if (json_array_size(arr) > 0)
         json_object_set_new(o, key, arr);
@@ -392,12 +391,12 @@ static void set_list(json_t *o, const char *key, json_t *arr)
         json_decref(arr);
 }
 
-static const char *const kv_names[] = {"key", "value", NULL};
+const char *const tracking__kv_names[] = {"key", "value", NULL};
 static const char *const metric_names[] = {"key", "value", "timestamp", "step", NULL};
 
 /* ---- experiments ---- */
 
-static bool all_digits(const char *s)
+bool tracking__all_digits(const char *s)
 {
     if (!*s || strlen(s) > 18)
         return false;
@@ -420,10 +419,10 @@ static int exp_load(struct skiff_store *s, const char *id, json_t **out, struct 
     int rc;
 
     *out = NULL;
-    if (!all_digits(id) || !parse_i64(id, &n))
+    if (!tracking__all_digits(id) || !tracking__parse_i64(id, &n))
         return skiff_err_set(err, SKIFF_ENOTFOUND, "No Experiment with id=%s exists", id);
-    p = v_int(n);
-    if ((rc = rows(s, "SELECT CAST(experiment_id AS TEXT), name, artifact_location,"
+    p = tracking__v_int(n);
+    if ((rc = tracking__rows(s, "SELECT CAST(experiment_id AS TEXT), name, artifact_location,"
                    " lifecycle_stage, last_update_time, creation_time FROM tracking_experiments"
                    " WHERE experiment_id = ?", &p, 1, names, &arr, err)))
         return rc;
@@ -431,19 +430,22 @@ static int exp_load(struct skiff_store *s, const char *id, json_t **out, struct 
         json_decref(arr);
         return skiff_err_set(err, SKIFF_ENOTFOUND, "No Experiment with id=%s exists", id);
     }
-    if ((rc = rows(s, "SELECT key, value FROM tracking_experiment_tags WHERE experiment_id = ?"
-                   " ORDER BY key", &p, 1, kv_names, &tags, err))) {
+    if ((rc = tracking__rows(
+             s,
+             "SELECT key, value FROM tracking_experiment_tags WHERE experiment_id = ?"
+             " ORDER BY key",
+             &p, 1, tracking__kv_names, &tags, err))) {
         json_decref(arr);
         return rc;
     }
     *out = json_incref(json_array_get(arr, 0));
     json_decref(arr);
-    set_list(*out, "tags", tags);
+    tracking__set_list(*out, "tags", tags);
     return 0;
 }
 
 /* First column of the first row as text into ctx (a char[64]); "" if none */
-static int first_text(void *ctx, const struct skiff_store_val *cols, size_t ncols,
+int tracking__first_text(void *ctx, const struct skiff_store_val *cols, size_t ncols,
                       struct skiff_err *err)
 {
     char *out = ctx;
@@ -463,11 +465,11 @@ static int h_exp_get(struct skiff_http_req *req, struct skiff_http_resp *resp,
     const char *id;
     int rc;
 
-    if ((rc = args(req, keys, &a, err)) || (rc = get_str(req->arena, a, "experiment_id", true, &id,
-                                                         err)) ||
+    if ((rc = tracking__args(req, keys, &a, err)) ||
+        (rc = tracking__get_str(req->arena, a, "experiment_id", true, &id, err)) ||
         (rc = exp_load(t->store, id, &e, err)))
         goto out;
-    rc = reply(resp, json_pack("{s:o}", "experiment", e), err);
+    rc = tracking__reply(resp, json_pack("{s:o}", "experiment", e), err);
     e = NULL;
 out:
     json_decref(a);
@@ -486,12 +488,12 @@ static int h_exp_get_by_name(struct skiff_http_req *req, struct skiff_http_resp 
     struct skiff_store_val p;
     int rc;
 
-    if ((rc = args(req, keys, &a, err)) ||
-        (rc = get_str(req->arena, a, "experiment_name", true, &name, err)))
+    if ((rc = tracking__args(req, keys, &a, err)) ||
+        (rc = tracking__get_str(req->arena, a, "experiment_name", true, &name, err)))
         goto out;
-    p = v_text(name);
+    p = tracking__v_text(name);
     if ((rc = skiff_store_query(t->store, "SELECT experiment_id FROM tracking_experiments"
-                                " WHERE name = ?", &p, 1, first_text, id, err)))
+                                " WHERE name = ?", &p, 1, tracking__first_text, id, err)))
         goto out;
     if (!id[0]) {
         rc = skiff_err_set(err, SKIFF_ENOTFOUND, "Could not find experiment with name '%s'", name);
@@ -499,7 +501,7 @@ static int h_exp_get_by_name(struct skiff_http_req *req, struct skiff_http_resp 
     }
     if ((rc = exp_load(t->store, id, &e, err)))
         goto out;
-    rc = reply(resp, json_pack("{s:o}", "experiment", e), err);
+    rc = tracking__reply(resp, json_pack("{s:o}", "experiment", e), err);
     e = NULL;
 out:
     json_decref(a);
@@ -518,36 +520,38 @@ static int tx_exp_create(struct skiff_store *s, void *ctx, struct skiff_err *err
     struct exp_create *c = ctx;
     struct skiff_store_val p[6];
     char found[64] = "", loc[64];
-    int64_t now = now_ms();
+    int64_t now = tracking__now_ms();
     size_t i;
     json_t *tag;
     int rc;
 
-    p[0] = v_text(c->name);
+    p[0] = tracking__v_text(c->name);
     if ((rc = skiff_store_query(s, "SELECT experiment_id FROM tracking_experiments WHERE name = ?",
-                                p, 1, first_text, found, err)))
+                                p, 1, tracking__first_text, found, err)))
         return rc;
     if (found[0])
         return skiff_err_set(err, SKIFF_EEXIST, "Experiment(name=%s) already exists.", c->name);
     found[0] = '\0';
-    if ((rc = skiff_store_query(s, "SELECT COALESCE(MAX(experiment_id), -1) + 1"
-                                " FROM tracking_experiments", NULL, 0, first_text, found, err)))
+    if ((rc = skiff_store_query(s,
+                                "SELECT COALESCE(MAX(experiment_id), -1) + 1"
+                                " FROM tracking_experiments",
+                                NULL, 0, tracking__first_text, found, err)))
         return rc;
-    parse_i64(found, &c->id);
+    tracking__parse_i64(found, &c->id);
     snprintf(loc, sizeof loc, "mlflow-artifacts:/%lld", (long long)c->id);
-    p[0] = v_int(c->id);
-    p[1] = v_text(c->name);
-    p[2] = v_text(c->artifact_location ? c->artifact_location : loc);
-    p[3] = v_int(now);
-    p[4] = v_int(now);
+    p[0] = tracking__v_int(c->id);
+    p[1] = tracking__v_text(c->name);
+    p[2] = tracking__v_text(c->artifact_location ? c->artifact_location : loc);
+    p[3] = tracking__v_int(now);
+    p[4] = tracking__v_int(now);
     if ((rc = skiff_store_exec(s, "INSERT INTO tracking_experiments (experiment_id, name,"
                                " artifact_location, lifecycle_stage, creation_time,"
                                " last_update_time) VALUES (?, ?, ?, 'active', ?, ?)", p, 5, NULL,
                                err)))
         return rc;
     json_array_foreach(c->tags, i, tag) {
-        p[1] = v_text(json_string_value(json_object_get(tag, "key")));
-        p[2] = v_text(json_string_value(json_object_get(tag, "value")));
+        p[1] = tracking__v_text(json_string_value(json_object_get(tag, "key")));
+        p[2] = tracking__v_text(json_string_value(json_object_get(tag, "value")));
         if ((rc = skiff_store_exec(s, "INSERT INTO tracking_experiment_tags (experiment_id, key,"
                                    " value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key)"
                                    " DO UPDATE SET value = excluded.value", p, 3, NULL, err)))
@@ -558,7 +562,7 @@ static int tx_exp_create(struct skiff_store *s, void *ctx, struct skiff_err *err
 
 /* tags: [{key, value}] with string keys and values, checked against the
  * limits; returns the array borrowed from `a` (or NULL when absent). */
-static int get_tags(json_t *a, const char *field, size_t max_value, json_t **out,
+int tracking__get_tags(json_t *a, const char *field, size_t max_value, json_t **out,
                     struct skiff_err *err)
 {
     json_t *tags = json_object_get(a, field), *tag;
@@ -569,13 +573,14 @@ static int get_tags(json_t *a, const char *field, size_t max_value, json_t **out
     if (!tags || json_is_null(tags))
         return 0;
     if (!json_is_array(tags))
-        return bad_value(field, tags, err);
+        return tracking__bad_value(field, tags, err);
     json_array_foreach(tags, i, tag) {
         json_t *k = json_object_get(tag, "key"), *v = json_object_get(tag, "value");
         if (!json_is_string(k) || !json_is_string(v))
-            return bad_value(field, tag, err);
-        if ((rc = check_key("Tag", json_string_value(k), err)) ||
-            (rc = check_value("Tag", json_string_value(k), json_string_value(v), max_value, err)))
+            return tracking__bad_value(field, tag, err);
+        if ((rc = tracking__check_key("Tag", json_string_value(k), err)) ||
+            (rc = tracking__check_value("Tag", json_string_value(k), json_string_value(v),
+                                        max_value, err)))
             return rc;
     }
     *out = tags;
@@ -591,10 +596,11 @@ static int h_exp_create(struct skiff_http_req *req, struct skiff_http_resp *resp
     char id[32];
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) ||
-        (rc = get_str(req->arena, a, "name", true, &c.name, err)) ||
-        (rc = get_str(req->arena, a, "artifact_location", false, &c.artifact_location, err)) ||
-        (rc = get_tags(a, "tags", MAX_TAG_VALUE, &c.tags, err)))
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = tracking__get_str(req->arena, a, "name", true, &c.name, err)) ||
+        (rc = tracking__get_str(req->arena, a, "artifact_location", false, &c.artifact_location,
+                                err)) ||
+        (rc = tracking__get_tags(a, "tags", MAX_TAG_VALUE, &c.tags, err)))
         goto out;
     if (strlen(c.name) > MAX_EXP_NAME) {
         rc = skiff_err_set(err, SKIFF_EINVAL, "Experiment name exceeds the maximum length of %d",
@@ -606,7 +612,7 @@ static int h_exp_create(struct skiff_http_req *req, struct skiff_http_resp *resp
     if ((rc = skiff_store_tx(t->store, tx_exp_create, &c, err)))
         goto out;
     snprintf(id, sizeof id, "%lld", (long long)c.id);
-    rc = reply(resp, json_pack("{s:s}", "experiment_id", id), err);
+    rc = tracking__reply(resp, json_pack("{s:s}", "experiment_id", id), err);
 out:
     json_decref(a);
     return rc;
@@ -620,11 +626,11 @@ static int exp_write(struct skiff_store *s, const char *id, const char *sql,
     int64_t n = -1, changes = 0;
     int rc;
 
-    if (!all_digits(id) || !parse_i64(id, &n))
+    if (!tracking__all_digits(id) || !tracking__parse_i64(id, &n))
         return skiff_err_set(err, SKIFF_ENOTFOUND, "No Experiment with id=%s exists", id);
     for (size_t i = 0; i < nextra && i < 3; i++)
         p[i] = extra[i];
-    p[nextra] = v_int(n);
+    p[nextra] = tracking__v_int(n);
     if ((rc = skiff_store_exec(s, sql, p, nextra + 1, &changes, err)))
         return rc;
     if (changes == 0)
@@ -640,12 +646,12 @@ struct exp_op {
 static int tx_exp_update(struct skiff_store *s, void *ctx, struct skiff_err *err)
 {
     struct exp_op *o = ctx;
-    struct skiff_store_val p[2] = {v_text(o->name), v_int(now_ms())};
+    struct skiff_store_val p[2] = {tracking__v_text(o->name), tracking__v_int(tracking__now_ms())};
     char found[64] = "";
     int rc;
 
     if ((rc = skiff_store_query(s, "SELECT CAST(experiment_id AS TEXT) FROM tracking_experiments"
-                                " WHERE name = ?", p, 1, first_text, found, err)))
+                                " WHERE name = ?", p, 1, tracking__first_text, found, err)))
         return rc;
     if (found[0] && strcmp(found, o->id) != 0)
         return skiff_err_set(err, SKIFF_EEXIST, "Experiment(name=%s) already exists.", o->name);
@@ -656,7 +662,7 @@ static int tx_exp_update(struct skiff_store *s, void *ctx, struct skiff_err *err
 static int tx_exp_stage(struct skiff_store *s, void *ctx, struct skiff_err *err)
 {
     struct exp_op *o = ctx;
-    struct skiff_store_val p[2] = {v_text(o->stage), v_int(now_ms())};
+    struct skiff_store_val p[2] = {tracking__v_text(o->stage), tracking__v_int(tracking__now_ms())};
     int64_t n = -1;
     int rc;
 
@@ -664,8 +670,8 @@ static int tx_exp_stage(struct skiff_store *s, void *ctx, struct skiff_err *err)
                         " last_update_time = ? WHERE experiment_id = ?", p, 2, err)))
         return rc;
     /* the experiment's runs follow it, as in MLflow's store */
-    parse_i64(o->id, &n);
-    p[1] = v_int(n);
+    tracking__parse_i64(o->id, &n);
+    p[1] = tracking__v_int(n);
     return skiff_store_exec(s, "UPDATE tracking_runs SET lifecycle_stage = ? WHERE"
                             " experiment_id = ?", p, 2, NULL, err);
 }
@@ -681,10 +687,10 @@ static int tx_exp_tag(struct skiff_store *s, void *ctx, struct skiff_err *err)
     if ((rc = exp_load(s, o->id, &e, err)))
         return rc;
     json_decref(e);
-    parse_i64(o->id, &n);
-    p[0] = v_int(n);
-    p[1] = v_text(o->key);
-    p[2] = v_text(o->value);
+    tracking__parse_i64(o->id, &n);
+    p[0] = tracking__v_int(n);
+    p[1] = tracking__v_text(o->key);
+    p[2] = tracking__v_text(o->value);
     return skiff_store_exec(s, "INSERT INTO tracking_experiment_tags (experiment_id, key, value)"
                             " VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET"
                             " value = excluded.value", p, 3, NULL, err);
@@ -701,9 +707,9 @@ static int tx_exp_del_tag(struct skiff_store *s, void *ctx, struct skiff_err *er
     if ((rc = exp_load(s, o->id, &e, err)))
         return rc;
     json_decref(e);
-    parse_i64(o->id, &n);
-    p[0] = v_int(n);
-    p[1] = v_text(o->key);
+    tracking__parse_i64(o->id, &n);
+    p[0] = tracking__v_int(n);
+    p[1] = tracking__v_text(o->key);
     if ((rc = skiff_store_exec(s, "DELETE FROM tracking_experiment_tags WHERE experiment_id = ?"
                                " AND key = ?", p, 2, &changes, err)))
         return rc;
@@ -719,12 +725,12 @@ static int h_exp_update(struct skiff_http_req *req, struct skiff_http_resp *resp
     json_t *a = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) ||
-        (rc = get_str(req->arena, a, "experiment_id", true, &o.id, err)) ||
-        (rc = get_str(req->arena, a, "new_name", true, &o.name, err)) ||
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = tracking__get_str(req->arena, a, "experiment_id", true, &o.id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "new_name", true, &o.name, err)) ||
         (rc = skiff_store_tx(t->store, tx_exp_update, &o, err)))
         goto out;
-    rc = reply_empty(resp, err);
+    rc = tracking__reply_empty(resp, err);
 out:
     json_decref(a);
     return rc;
@@ -738,8 +744,8 @@ static int exp_stage(struct skiff_http_req *req, struct skiff_http_resp *resp, c
     json_t *a = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) ||
-        (rc = get_str(req->arena, a, "experiment_id", true, &o.id, err)))
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = tracking__get_str(req->arena, a, "experiment_id", true, &o.id, err)))
         goto out;
     if (strcmp(stage, "deleted") == 0 && strcmp(o.id, "0") == 0) {
         rc = skiff_err_set(err, SKIFF_EINVAL, "Cannot delete the default experiment '0'. "
@@ -748,7 +754,7 @@ static int exp_stage(struct skiff_http_req *req, struct skiff_http_resp *resp, c
     }
     if ((rc = skiff_store_tx(t->store, tx_exp_stage, &o, err)))
         goto out;
-    rc = reply_empty(resp, err);
+    rc = tracking__reply_empty(resp, err);
 out:
     json_decref(a);
     return rc;
@@ -774,15 +780,15 @@ static int h_exp_set_tag(struct skiff_http_req *req, struct skiff_http_resp *res
     json_t *a = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) ||
-        (rc = get_str(req->arena, a, "experiment_id", true, &o.id, err)) ||
-        (rc = get_str(req->arena, a, "key", true, &o.key, err)) ||
-        (rc = get_str(req->arena, a, "value", true, &o.value, err)) ||
-        (rc = check_key("Tag", o.key, err)) ||
-        (rc = check_value("Tag", o.key, o.value, MAX_TAG_VALUE, err)) ||
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = tracking__get_str(req->arena, a, "experiment_id", true, &o.id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "key", true, &o.key, err)) ||
+        (rc = tracking__get_str(req->arena, a, "value", true, &o.value, err)) ||
+        (rc = tracking__check_key("Tag", o.key, err)) ||
+        (rc = tracking__check_value("Tag", o.key, o.value, MAX_TAG_VALUE, err)) ||
         (rc = skiff_store_tx(t->store, tx_exp_tag, &o, err)))
         goto out;
-    rc = reply_empty(resp, err);
+    rc = tracking__reply_empty(resp, err);
 out:
     json_decref(a);
     return rc;
@@ -796,12 +802,12 @@ static int h_exp_del_tag(struct skiff_http_req *req, struct skiff_http_resp *res
     json_t *a = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) ||
-        (rc = get_str(req->arena, a, "experiment_id", true, &o.id, err)) ||
-        (rc = get_str(req->arena, a, "key", true, &o.key, err)) ||
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = tracking__get_str(req->arena, a, "experiment_id", true, &o.id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "key", true, &o.key, err)) ||
         (rc = skiff_store_tx(t->store, tx_exp_del_tag, &o, err)))
         goto out;
-    rc = reply_empty(resp, err);
+    rc = tracking__reply_empty(resp, err);
 out:
     json_decref(a);
     return rc;
@@ -817,7 +823,7 @@ static int view_type(struct skiff_arena *ar, json_t *a, const char *field, const
     int rc;
 
     *stage = "active";
-    if ((rc = get_str(ar, a, field, false, &v, err)) || !v)
+    if ((rc = tracking__get_str(ar, a, field, false, &v, err)) || !v)
         return rc;
     if (strcmp(v, "ACTIVE_ONLY") == 0 || strcmp(v, "1") == 0)
         *stage = "active";
@@ -831,14 +837,14 @@ static int view_type(struct skiff_arena *ar, json_t *a, const char *field, const
     return 0;
 }
 
-static int paging(struct skiff_arena *ar, json_t *a, int64_t *max, int64_t *offset,
+int tracking__paging(struct skiff_arena *ar, json_t *a, int64_t *max, int64_t *offset,
                   struct skiff_err *err)
 {
     const char *tok;
     int rc;
 
-    if ((rc = get_int(a, "max_results", false, DEFAULT_RESULTS, max, NULL, err)) ||
-        (rc = get_str(ar, a, "page_token", false, &tok, err)) ||
+    if ((rc = tracking__get_int(a, "max_results", false, DEFAULT_RESULTS, max, NULL, err)) ||
+        (rc = tracking__get_str(ar, a, "page_token", false, &tok, err)) ||
         (rc = tracking__token_decode(tok, offset, err)))
         return rc;
     if (*max < 1 || *max > MAX_RESULTS)
@@ -849,7 +855,7 @@ static int paging(struct skiff_arena *ar, json_t *a, int64_t *max, int64_t *offs
 }
 
 /* order_by: a list of strings, or one string (GET) */
-static int order_list(json_t *a, json_t **out, struct skiff_err *err)
+int tracking__order_list(json_t *a, json_t **out, struct skiff_err *err)
 {
     json_t *v = json_object_get(a, "order_by"), *x;
     size_t i;
@@ -862,10 +868,10 @@ static int order_list(json_t *a, json_t **out, struct skiff_err *err)
         return *out ? 0 : skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
     }
     if (!json_is_array(v))
-        return bad_value("order_by", v, err);
+        return tracking__bad_value("order_by", v, err);
     json_array_foreach(v, i, x)
         if (!json_is_string(x))
-            return bad_value("order_by", x, err);
+            return tracking__bad_value("order_by", x, err);
     *out = json_incref(v);
     return 0;
 }
@@ -881,7 +887,7 @@ static int collect_ids(void *ctx, const struct skiff_store_val *cols, size_t nco
     return skiff_err_set(err, SKIFF_ENOMEM, "out of memory listing results");
 }
 
-static int sql_init(struct tracking__sql *q, struct skiff_arena *a)
+int tracking__sql_init(struct tracking__sql *q, struct skiff_arena *a)
 {
     memset(q, 0, sizeof *q);
     /* ample: at most TRACKING__MAX_PARAMS terms of fixed SQL (search.c) */
@@ -891,7 +897,7 @@ static int sql_init(struct tracking__sql *q, struct skiff_arena *a)
 }
 
 /* Runs a built id query: LIMIT max + 1 tells whether a next page exists. */
-static int page_ids(struct skiff_store *s, struct tracking__sql *q, int64_t max, int64_t offset,
+int tracking__page_ids(struct skiff_store *s, struct tracking__sql *q, int64_t max, int64_t offset,
                     json_t **ids, bool *more, struct skiff_err *err)
 {
     int rc;
@@ -928,12 +934,12 @@ static int h_exp_search(struct skiff_http_req *req, struct skiff_http_resp *resp
     size_t i;
     int rc;
 
-    sql_init(&q, req->arena);
-    if ((rc = args(req, keys, &a, err)) ||
+    tracking__sql_init(&q, req->arena);
+    if ((rc = tracking__args(req, keys, &a, err)) ||
         (rc = view_type(req->arena, a, "view_type", &stage, err)) ||
-        (rc = paging(req->arena, a, &max, &offset, err)) ||
-        (rc = get_str(req->arena, a, "filter", false, &filter, err)) ||
-        (rc = order_list(a, &orders, err)))
+        (rc = tracking__paging(req->arena, a, &max, &offset, err)) ||
+        (rc = tracking__get_str(req->arena, a, "filter", false, &filter, err)) ||
+        (rc = tracking__order_list(a, &orders, err)))
         goto out;
     skiff_buf_puts(&q.text, "SELECT CAST(e.experiment_id AS TEXT) FROM tracking_experiments e"
                    " WHERE 1 = 1");
@@ -949,7 +955,7 @@ static int h_exp_search(struct skiff_http_req *req, struct skiff_http_resp *resp
         if ((rc = tracking__exps_order(&q, json_string_value(o), err)))
             goto out;
     skiff_buf_puts(&q.text, "e.creation_time DESC, e.experiment_id ASC");
-    if ((rc = page_ids(t->store, &q, max, offset, &ids, &more, err)))
+    if ((rc = tracking__page_ids(t->store, &q, max, offset, &ids, &more, err)))
         goto out;
     if (!(list = json_array())) {
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
@@ -962,14 +968,14 @@ static int h_exp_search(struct skiff_http_req *req, struct skiff_http_resp *resp
         json_array_append_new(list, e);
     }
     o = json_object();
-    set_list(o, "experiments", list);
+    tracking__set_list(o, "experiments", list);
     list = NULL;
     if (more) {
         char tok[64];
         tracking__token_encode(offset + max, tok, sizeof tok);
         json_object_set_new(o, "next_page_token", json_string(tok));
     }
-    rc = reply(resp, o, err);
+    rc = tracking__reply(resp, o, err);
 out:
     skiff_buf_release(&q.text);
     json_decref(a);
@@ -988,15 +994,15 @@ static const char *const info_names[] = {"run_uuid", "experiment_id", "run_name"
                  " start_time, end_time, artifact_uri, lifecycle_stage, run_id"          \
                  " FROM tracking_runs WHERE run_id = ?"
 
-static int run_info(struct skiff_store *s, const char *run_id, json_t **out,
+int tracking__run_info(struct skiff_store *s, const char *run_id, json_t **out,
                     struct skiff_err *err)
 {
-    struct skiff_store_val p = v_text(run_id);
+    struct skiff_store_val p = tracking__v_text(run_id);
     json_t *arr;
     int rc;
 
     *out = NULL;
-    if ((rc = rows(s, INFO_SQL, &p, 1, info_names, &arr, err)))
+    if ((rc = tracking__rows(s, INFO_SQL, &p, 1, info_names, &arr, err)))
         return rc;
     if (json_array_size(arr) == 0) {
         json_decref(arr);
@@ -1007,35 +1013,105 @@ static int run_info(struct skiff_store *s, const char *run_id, json_t **out,
     return 0;
 }
 
+/* One dataset input row -> {"tags": [...], "dataset": {...}}. */
+static int input_row(void *ctx, const struct skiff_store_val *cols, size_t ncols,
+                     struct skiff_err *err)
+{
+    static const char *const names[] = {"name", "digest", "source_type", "source", "schema",
+                                        "profile"};
+    json_t *list = ctx, *ds = json_object(), *tags, *in;
+
+    for (size_t i = 0; i < 6 && i < ncols && ds; i++)
+        if (cols[i].type == SKIFF_VAL_TEXT)
+            json_object_set_new(ds, names[i], json_stringn(cols[i].s, cols[i].len));
+    /* written by log-inputs as a JSON array; anything else shows no tags */
+    tags = ncols > 6 && cols[6].type == SKIFF_VAL_TEXT ? json_loadb(cols[6].s, cols[6].len, 0, NULL)
+                                                       : NULL;
+    if (!json_is_array(tags)) {
+        json_decref(tags);
+        tags = json_array();
+    }
+    in = json_object();
+    if (!ds || !tags || !in) {
+        json_decref(ds);
+        json_decref(tags);
+        json_decref(in);
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    }
+    tracking__set_list(in, "tags", tags);
+    json_object_set_new(in, "dataset", ds);
+    if (json_array_append_new(list, in))
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* The run's inputs: {"dataset_inputs": [...]} or {} (caller decrefs). */
+static int run_inputs(struct skiff_store *s, const char *run_id, json_t **out,
+                      struct skiff_err *err)
+{
+    struct skiff_store_val p = tracking__v_text(run_id);
+    json_t *list = json_array();
+    int rc;
+
+    *out = NULL;
+    if (!list || !(*out = json_object())) {
+        json_decref(list);
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    }
+    if ((rc = skiff_store_query(s, "SELECT name, digest, source_type, source, dataset_schema,"
+                                " profile, tags FROM tracking_run_inputs WHERE run_id = ?"
+                                " ORDER BY created, name, digest", &p, 1, input_row, list, err))) {
+        json_decref(list);
+        json_decref(*out);
+        *out = NULL;
+        return rc;
+    }
+    tracking__set_list(*out, "dataset_inputs", list);
+    return 0;
+}
+
 /* The whole Run: info, data (latest metrics, params, tags) and, when
- * `inputs`, the (empty) inputs MLflow 2.x shows on get and search. */
+ * `inputs`, its inputs (datasets of runs/log-inputs), as get and search show. */
 static int run_load(struct skiff_store *s, const char *run_id, bool inputs, json_t **out,
                     struct skiff_err *err)
 {
-    struct skiff_store_val p = v_text(run_id);
+    struct skiff_store_val p = tracking__v_text(run_id);
     json_t *info = NULL, *data = NULL, *m = NULL, *pa = NULL, *tg = NULL;
     int rc;
 
     *out = NULL;
-    if ((rc = run_info(s, run_id, &info, err)) ||
-        (rc = rows(s, "SELECT key, value, timestamp, step FROM tracking_latest_metrics"
-                   " WHERE run_id = ? ORDER BY key", &p, 1, metric_names, &m, err)) ||
-        (rc = rows(s, "SELECT key, value FROM tracking_params WHERE run_id = ? ORDER BY key",
-                   &p, 1, kv_names, &pa, err)) ||
-        (rc = rows(s, "SELECT key, value FROM tracking_tags WHERE run_id = ? ORDER BY key",
-                   &p, 1, kv_names, &tg, err)))
+    if ((rc = tracking__run_info(s, run_id, &info, err)) ||
+        (rc = tracking__rows(s,
+                             "SELECT key, value, timestamp, step FROM tracking_latest_metrics"
+                             " WHERE run_id = ? ORDER BY key",
+                             &p, 1, metric_names, &m, err)) ||
+        (rc = tracking__rows(s,
+                             "SELECT key, value FROM tracking_params WHERE run_id = ? ORDER BY key",
+                             &p, 1, tracking__kv_names, &pa, err)) ||
+        (rc =
+             tracking__rows(s, "SELECT key, value FROM tracking_tags WHERE run_id = ? ORDER BY key",
+                            &p, 1, tracking__kv_names, &tg, err)))
         goto out;
     data = json_object();
-    set_list(data, "metrics", m);
-    set_list(data, "params", pa);
-    set_list(data, "tags", tg);
+    tracking__set_list(data, "metrics", m);
+    tracking__set_list(data, "params", pa);
+    tracking__set_list(data, "tags", tg);
     m = pa = tg = NULL;
     *out = json_pack("{s:o, s:o}", "info", info, "data", data);
     info = data = NULL;
-    if (*out && inputs)
-        json_object_set_new(*out, "inputs", json_object());
-    if (!*out)
+    if (!*out) {
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (inputs) {
+        json_t *in;
+        if ((rc = run_inputs(s, run_id, &in, err))) {
+            json_decref(*out);
+            *out = NULL;
+            goto out;
+        }
+        json_object_set_new(*out, "inputs", in);
+    }
 out:
     json_decref(info);
     json_decref(data);
@@ -1047,14 +1123,14 @@ out:
 
 /* Inside a transaction: the run exists (ENOTFOUND) and is active (EINVAL),
  * as MLflow requires before any write to it. */
-static int run_active(struct skiff_store *s, const char *run_id, struct skiff_err *err)
+int tracking__run_active(struct skiff_store *s, const char *run_id, struct skiff_err *err)
 {
-    struct skiff_store_val p = v_text(run_id);
+    struct skiff_store_val p = tracking__v_text(run_id);
     char stage[64] = "";
     int rc;
 
     if ((rc = skiff_store_query(s, "SELECT lifecycle_stage FROM tracking_runs WHERE run_id = ?",
-                                &p, 1, first_text, stage, err)))
+                                &p, 1, tracking__first_text, stage, err)))
         return rc;
     if (!stage[0])
         return skiff_err_set(err, SKIFF_ENOTFOUND, "Run with id=%s not found", run_id);
@@ -1064,10 +1140,11 @@ static int run_active(struct skiff_store *s, const char *run_id, struct skiff_er
     return 0;
 }
 
-static int put_tag(struct skiff_store *s, const char *run_id, const char *key, const char *value,
+int tracking__put_tag(struct skiff_store *s, const char *run_id, const char *key, const char *value,
                    struct skiff_err *err)
 {
-    struct skiff_store_val p[3] = {v_text(run_id), v_text(key), v_text(value)};
+    struct skiff_store_val p[3] = {tracking__v_text(run_id), tracking__v_text(key),
+                                   tracking__v_text(value)};
     int rc;
 
     if ((rc = skiff_store_exec(s, "INSERT INTO tracking_tags (run_id, key, value) VALUES (?, ?, ?)"
@@ -1076,7 +1153,7 @@ static int put_tag(struct skiff_store *s, const char *run_id, const char *key, c
         return rc;
     /* the run's name and this tag are one value in MLflow */
     if (strcmp(key, "mlflow.runName") == 0) {
-        struct skiff_store_val q[2] = {v_text(value), v_text(run_id)};
+        struct skiff_store_val q[2] = {tracking__v_text(value), tracking__v_text(run_id)};
         return skiff_store_exec(s, "UPDATE tracking_runs SET run_name = ? WHERE run_id = ?", q,
                                 2, NULL, err);
     }
@@ -1088,8 +1165,10 @@ static int put_tag(struct skiff_store *s, const char *run_id, const char *key, c
 static int put_param(struct skiff_store *s, const char *run_id, const char *key,
                      const char *value, struct skiff_err *err)
 {
-    struct skiff_store_val p[3] = {v_text(run_id), v_text(key), v_text(value)};
-    struct skiff_store_val c[3] = {v_text(run_id), v_text(key), v_text(value)};
+    struct skiff_store_val p[3] = {tracking__v_text(run_id), tracking__v_text(key),
+                                   tracking__v_text(value)};
+    struct skiff_store_val c[3] = {tracking__v_text(run_id), tracking__v_text(key),
+                                   tracking__v_text(value)};
     char old[64] = "", same[64] = "";
     int64_t changes = 0;
     int rc;
@@ -1098,12 +1177,12 @@ static int put_param(struct skiff_store *s, const char *run_id, const char *key,
                                " VALUES (?, ?, ?) ON CONFLICT (run_id, key) DO NOTHING", p, 3,
                                &changes, err)) || changes == 1)
         return rc;
-    /* first_text keeps 63 bytes, enough for the message: compare the whole
+    /* tracking__first_text keeps 63 bytes, enough for the message: compare the whole
      * value in SQL */
     if ((rc = skiff_store_query(s, "SELECT value FROM tracking_params WHERE run_id = ? AND key = ?",
-                                p, 2, first_text, old, err)) ||
+                                p, 2, tracking__first_text, old, err)) ||
         (rc = skiff_store_query(s, "SELECT 'y' FROM tracking_params WHERE run_id = ? AND key = ?"
-                                " AND value = ?", c, 3, first_text, same, err)))
+                                " AND value = ?", c, 3, tracking__first_text, same, err)))
         return rc;
     if (!same[0])
         return skiff_err_set(err, SKIFF_EINVAL, "Changing param values is not allowed. Param "
@@ -1116,10 +1195,10 @@ static int put_param(struct skiff_store *s, const char *run_id, const char *key,
 static int put_metric(struct skiff_store *s, const char *run_id, const char *key, double value,
                       int64_t ts, int64_t step, struct skiff_err *err)
 {
-    struct skiff_store_val p[5] = {v_text(run_id), v_text(key),
+    struct skiff_store_val p[5] = {tracking__v_text(run_id), tracking__v_text(key),
                                    {.type = isnan(value) ? SKIFF_VAL_NULL : SKIFF_VAL_REAL,
                                     .d = value},
-                                   v_int(ts), v_int(step)};
+                                   tracking__v_int(ts), tracking__v_int(step)};
     int rc;
 
     if ((rc = skiff_store_exec(s, "INSERT INTO tracking_metrics (run_id, key, value, timestamp,"
@@ -1218,13 +1297,13 @@ static int tx_run_create(struct skiff_store *s, void *ctx, struct skiff_err *err
     snprintf(uri, sizeof uri, "%s/%s/artifacts",
              json_string_value(json_object_get(e, "artifact_location")), c->run_id);
     json_decref(e);
-    parse_i64(c->exp_id, &exp);
-    p[0] = v_text(c->run_id);
-    p[1] = v_int(exp);
-    p[2] = v_text(c->run_name);
-    p[3] = v_text(c->user_id);
-    p[4] = v_int(c->start_time);
-    p[5] = v_text(uri);
+    tracking__parse_i64(c->exp_id, &exp);
+    p[0] = tracking__v_text(c->run_id);
+    p[1] = tracking__v_int(exp);
+    p[2] = tracking__v_text(c->run_name);
+    p[3] = tracking__v_text(c->user_id);
+    p[4] = tracking__v_int(c->start_time);
+    p[5] = tracking__v_text(uri);
     if ((rc = skiff_store_exec(s, "INSERT INTO tracking_runs (run_id, experiment_id, run_name,"
                                " user_id, status, start_time, end_time, artifact_uri,"
                                " lifecycle_stage) VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?,"
@@ -1234,10 +1313,11 @@ static int tx_run_create(struct skiff_store *s, void *ctx, struct skiff_err *err
         const char *k = json_string_value(json_object_get(tag, "key"));
         if (strcmp(k, "mlflow.runName") == 0)
             named = true;
-        if ((rc = put_tag(s, c->run_id, k, json_string_value(json_object_get(tag, "value")), err)))
+        if ((rc = tracking__put_tag(s, c->run_id, k,
+                                    json_string_value(json_object_get(tag, "value")), err)))
             return rc;
     }
-    return named ? 0 : put_tag(s, c->run_id, "mlflow.runName", c->run_name, err);
+    return named ? 0 : tracking__put_tag(s, c->run_id, "mlflow.runName", c->run_name, err);
 }
 
 static int h_run_create(struct skiff_http_req *req, struct skiff_http_resp *resp,
@@ -1250,12 +1330,13 @@ static int h_run_create(struct skiff_http_req *req, struct skiff_http_resp *resp
     size_t i;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) ||
-        (rc = get_str(req->arena, a, "experiment_id", false, &c.exp_id, err)) ||
-        (rc = get_str(req->arena, a, "user_id", false, &c.user_id, err)) ||
-        (rc = get_str(req->arena, a, "run_name", false, &c.run_name, err)) ||
-        (rc = get_int(a, "start_time", false, now_ms(), &c.start_time, NULL, err)) ||
-        (rc = get_tags(a, "tags", MAX_TAG_VALUE, &c.tags, err)))
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = tracking__get_str(req->arena, a, "experiment_id", false, &c.exp_id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "user_id", false, &c.user_id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "run_name", false, &c.run_name, err)) ||
+        (rc = tracking__get_int(a, "start_time", false, tracking__now_ms(), &c.start_time, NULL,
+                                err)) ||
+        (rc = tracking__get_tags(a, "tags", MAX_TAG_VALUE, &c.tags, err)))
         goto out;
     if (!c.exp_id || !*c.exp_id)
         c.exp_id = "0";
@@ -1285,7 +1366,7 @@ static int h_run_create(struct skiff_http_req *req, struct skiff_http_resp *resp
         (rc = skiff_store_tx(t->store, tx_run_create, &c, err)) ||
         (rc = run_load(t->store, c.run_id, false, &run, err)))
         goto out;
-    rc = reply(resp, json_pack("{s:o}", "run", run), err);
+    rc = tracking__reply(resp, json_pack("{s:o}", "run", run), err);
 out:
     json_decref(a);
     return rc;
@@ -1300,10 +1381,10 @@ static int h_run_get(struct skiff_http_req *req, struct skiff_http_resp *resp,
     const char *id;
     int rc;
 
-    if ((rc = args(req, keys, &a, err)) || (rc = get_run_id(req->arena, a, &id, err)) ||
+    if ((rc = tracking__args(req, keys, &a, err)) || (rc = get_run_id(req->arena, a, &id, err)) ||
         (rc = run_load(t->store, id, true, &run, err)))
         goto out;
-    rc = reply(resp, json_pack("{s:o}", "run", run), err);
+    rc = tracking__reply(resp, json_pack("{s:o}", "run", run), err);
 out:
     json_decref(a);
     return rc;
@@ -1322,32 +1403,32 @@ struct run_op {
 static int tx_log_metric(struct skiff_store *s, void *ctx, struct skiff_err *err)
 {
     struct run_op *o = ctx;
-    int rc = run_active(s, o->run_id, err);
+    int rc = tracking__run_active(s, o->run_id, err);
     return rc ? rc : put_metric(s, o->run_id, o->key, o->dvalue, o->ts, o->step, err);
 }
 
 static int tx_log_param(struct skiff_store *s, void *ctx, struct skiff_err *err)
 {
     struct run_op *o = ctx;
-    int rc = run_active(s, o->run_id, err);
+    int rc = tracking__run_active(s, o->run_id, err);
     return rc ? rc : put_param(s, o->run_id, o->key, o->value, err);
 }
 
 static int tx_set_tag(struct skiff_store *s, void *ctx, struct skiff_err *err)
 {
     struct run_op *o = ctx;
-    int rc = run_active(s, o->run_id, err);
-    return rc ? rc : put_tag(s, o->run_id, o->key, o->value, err);
+    int rc = tracking__run_active(s, o->run_id, err);
+    return rc ? rc : tracking__put_tag(s, o->run_id, o->key, o->value, err);
 }
 
 static int tx_delete_tag(struct skiff_store *s, void *ctx, struct skiff_err *err)
 {
     struct run_op *o = ctx;
-    struct skiff_store_val p[2] = {v_text(o->run_id), v_text(o->key)};
+    struct skiff_store_val p[2] = {tracking__v_text(o->run_id), tracking__v_text(o->key)};
     int64_t changes = 0;
     int rc;
 
-    if ((rc = run_active(s, o->run_id, err)) ||
+    if ((rc = tracking__run_active(s, o->run_id, err)) ||
         (rc = skiff_store_exec(s, "DELETE FROM tracking_tags WHERE run_id = ? AND key = ?", p, 2,
                                &changes, err)))
         return rc;
@@ -1365,15 +1446,16 @@ static int h_log_metric(struct skiff_http_req *req, struct skiff_http_resp *resp
     json_t *a = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) || (rc = get_run_id(req->arena, a, &o.run_id, err)) ||
-        (rc = get_str(req->arena, a, "key", true, &o.key, err)) ||
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &o.run_id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "key", true, &o.key, err)) ||
         (rc = get_double(a, "value", true, &o.dvalue, err)) ||
-        (rc = get_int(a, "timestamp", true, 0, &o.ts, NULL, err)) ||
-        (rc = get_int(a, "step", false, 0, &o.step, NULL, err)) ||
-        (rc = check_key("Metric", o.key, err)) ||
+        (rc = tracking__get_int(a, "timestamp", true, 0, &o.ts, NULL, err)) ||
+        (rc = tracking__get_int(a, "step", false, 0, &o.step, NULL, err)) ||
+        (rc = tracking__check_key("Metric", o.key, err)) ||
         (rc = skiff_store_tx(t->store, tx_log_metric, &o, err)))
         goto out;
-    rc = reply_empty(resp, err);
+    rc = tracking__reply_empty(resp, err);
 out:
     json_decref(a);
     return rc;
@@ -1387,14 +1469,15 @@ static int kv_op(struct skiff_http_req *req, struct skiff_http_resp *resp, skiff
     json_t *a = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) || (rc = get_run_id(req->arena, a, &o.run_id, err)) ||
-        (rc = get_str(req->arena, a, "key", true, &o.key, err)) ||
-        (with_value && (rc = get_str(req->arena, a, "value", true, &o.value, err))) ||
-        (rc = check_key(what, o.key, err)) ||
-        (with_value && (rc = check_value(what, o.key, o.value, max_value, err))) ||
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &o.run_id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "key", true, &o.key, err)) ||
+        (with_value && (rc = tracking__get_str(req->arena, a, "value", true, &o.value, err))) ||
+        (rc = tracking__check_key(what, o.key, err)) ||
+        (with_value && (rc = tracking__check_value(what, o.key, o.value, max_value, err))) ||
         (rc = skiff_store_tx(t->store, fn, &o, err)))
         goto out;
-    rc = reply_empty(resp, err);
+    rc = tracking__reply_empty(resp, err);
 out:
     json_decref(a);
     return rc;
@@ -1437,19 +1520,19 @@ static int check_batch(struct run_op *o, struct skiff_err *err)
         int64_t n;
         json_t *k = json_object_get(x, "key");
         if (!json_is_object(x) || !json_is_string(k))
-            return bad_value("metrics", x, err);
-        if ((rc = check_key("Metric", json_string_value(k), err)) ||
+            return tracking__bad_value("metrics", x, err);
+        if ((rc = tracking__check_key("Metric", json_string_value(k), err)) ||
             (rc = get_double(x, "value", true, &d, err)) ||
-            (rc = get_int(x, "timestamp", true, 0, &n, NULL, err)) ||
-            (rc = get_int(x, "step", false, 0, &n, NULL, err)))
+            (rc = tracking__get_int(x, "timestamp", true, 0, &n, NULL, err)) ||
+            (rc = tracking__get_int(x, "step", false, 0, &n, NULL, err)))
             return rc;
     }
     json_array_foreach(o->params, i, x) {
         json_t *k = json_object_get(x, "key"), *v = json_object_get(x, "value");
         if (!json_is_object(x) || !json_is_string(k) || !json_is_string(v))
-            return bad_value("params", x, err);
-        if ((rc = check_key("Param", json_string_value(k), err)) ||
-            (rc = check_value("Param", json_string_value(k), json_string_value(v),
+            return tracking__bad_value("params", x, err);
+        if ((rc = tracking__check_key("Param", json_string_value(k), err)) ||
+            (rc = tracking__check_value("Param", json_string_value(k), json_string_value(v),
                               MAX_PARAM_VALUE, err)))
             return rc;
     }
@@ -1463,14 +1546,14 @@ static int tx_log_batch(struct skiff_store *s, void *ctx, struct skiff_err *err)
     size_t i;
     int rc;
 
-    if ((rc = run_active(s, o->run_id, err)))
+    if ((rc = tracking__run_active(s, o->run_id, err)))
         return rc;
     json_array_foreach(o->params, i, x)
         if ((rc = put_param(s, o->run_id, json_string_value(json_object_get(x, "key")),
                             json_string_value(json_object_get(x, "value")), err)))
             return rc;
     json_array_foreach(o->tags, i, x)
-        if ((rc = put_tag(s, o->run_id, json_string_value(json_object_get(x, "key")),
+        if ((rc = tracking__put_tag(s, o->run_id, json_string_value(json_object_get(x, "key")),
                           json_string_value(json_object_get(x, "value")), err)))
             return rc;
     json_array_foreach(o->metrics, i, x) {
@@ -1478,8 +1561,8 @@ static int tx_log_batch(struct skiff_store *s, void *ctx, struct skiff_err *err)
         int64_t ts, step;
         /* checked by check_batch */
         get_double(x, "value", true, &d, NULL);
-        get_int(x, "timestamp", true, 0, &ts, NULL, NULL);
-        get_int(x, "step", false, 0, &step, NULL, NULL);
+        tracking__get_int(x, "timestamp", true, 0, &ts, NULL, NULL);
+        tracking__get_int(x, "step", false, 0, &step, NULL, NULL);
         if ((rc = put_metric(s, o->run_id, json_string_value(json_object_get(x, "key")), d, ts,
                              step, err)))
             return rc;
@@ -1495,41 +1578,257 @@ static int h_log_batch(struct skiff_http_req *req, struct skiff_http_resp *resp,
     json_t *a = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) || (rc = get_run_id(req->arena, a, &o.run_id, err)))
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &o.run_id, err)))
         goto out;
     o.metrics = json_object_get(a, "metrics");
     o.params = json_object_get(a, "params");
     if ((o.metrics && !json_is_array(o.metrics) && !json_is_null(o.metrics)) ||
         (o.params && !json_is_array(o.params) && !json_is_null(o.params))) {
-        rc = bad_value(o.metrics && !json_is_array(o.metrics) ? "metrics" : "params",
+        rc = tracking__bad_value(o.metrics && !json_is_array(o.metrics) ? "metrics" : "params",
                        o.metrics && !json_is_array(o.metrics) ? o.metrics : o.params, err);
         goto out;
     }
-    if ((rc = get_tags(a, "tags", MAX_TAG_VALUE, &o.tags, err)) || (rc = check_batch(&o, err)) ||
-        (rc = skiff_store_tx(t->store, tx_log_batch, &o, err)))
+    if ((rc = tracking__get_tags(a, "tags", MAX_TAG_VALUE, &o.tags, err)) ||
+        (rc = check_batch(&o, err)) || (rc = skiff_store_tx(t->store, tx_log_batch, &o, err)))
         goto out;
-    rc = reply_empty(resp, err);
+    rc = tracking__reply_empty(resp, err);
 out:
     json_decref(a);
+    return rc;
+}
+
+/* ---- runs/log-model (MLflow 2.x) and runs/log-inputs ---- */
+
+#define LOG_MODEL_TAG "mlflow.log-model.history"
+
+struct log_model {
+    const char *run_id;
+    json_t *model;       /* borrowed: the parsed model_json */
+};
+
+/* Appends the model to the run's history tag, read and written in one
+ * transaction so two concurrent log-model calls both land. */
+static int tx_log_model(struct skiff_store *s, void *ctx, struct skiff_err *err)
+{
+    struct log_model *m = ctx;
+    struct skiff_store_val p[2] = {tracking__v_text(m->run_id), tracking__v_text(LOG_MODEL_TAG)};
+    json_t *hist = NULL, *cur = NULL;
+    char *text = NULL;
+    int rc;
+
+    if ((rc = tracking__run_active(s, m->run_id, err)) ||
+        (rc = tracking__rows(s, "SELECT value FROM tracking_tags WHERE run_id = ? AND key = ?", p,
+                             2, (const char *const[]){"value", NULL}, &cur, err)))
+        goto out;
+    if (json_array_size(cur)) {
+        const char *v = json_string_value(json_object_get(json_array_get(cur, 0), "value"));
+        hist = v ? json_loads(v, 0, NULL) : NULL;
+    }
+    /* a history someone overwrote with a non-list starts again */
+    if (!json_is_array(hist)) {
+        json_decref(hist);
+        hist = json_array();
+    }
+    if (!hist || json_array_append(hist, m->model) ||
+        !(text = json_dumps(hist, JSON_PRESERVE_ORDER | JSON_COMPACT))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = tracking__put_tag(s, m->run_id, LOG_MODEL_TAG, text, err);
+out:
+    free(text);
+    json_decref(hist);
+    json_decref(cur);
+    return rc;
+}
+
+static int h_log_model(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                       struct skiff_err *err)
+{
+    static const char *const need[] = {"artifact_path", "flavors", "utc_time_created", "run_id"};
+    struct skiff_tracking *t = req->ctx;
+    struct log_model m = {0};
+    json_t *a = NULL, *model = NULL;
+    const char *mj;
+    json_error_t je;
+    int rc;
+
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &m.run_id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "model_json", true, &mj, err)))
+        goto out;
+    if (!(model = json_loads(mj, 0, &je)) || !json_is_object(model)) {
+        rc = skiff_err_set(err, SKIFF_EINVAL, "Malformed model info. \n %.200s\n`model_json` "
+                           "must be a JSON object (%s)", mj, model ? "not an object" : je.text);
+        goto out;
+    }
+    /* MLflow's handler refuses a model without these */
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++)
+        if (!json_object_get(model, need[i])) {
+            rc = skiff_err_set(err, SKIFF_EINVAL, "Model json is missing mandatory fields: "
+                               "'%s'", need[i]);
+            goto out;
+        }
+    /* as Model.get_tags_dict: the history keeps what identifies the model,
+     * not its signature or input example */
+    json_object_del(model, "signature");
+    json_object_del(model, "saved_input_example_info");
+    json_object_del(model, "input_example");
+    m.model = model;
+    if ((rc = skiff_store_tx(t->store, tx_log_model, &m, err)))
+        goto out;
+    rc = tracking__reply_empty(resp, err);
+out:
+    json_decref(a);
+    json_decref(model);
+    return rc;
+}
+
+struct log_inputs {
+    const char *run_id;
+    json_t *datasets;    /* borrowed, checked by h_log_inputs */
+};
+
+static int tx_log_inputs(struct skiff_store *s, void *ctx, struct skiff_err *err)
+{
+    struct log_inputs *li = ctx;
+    json_t *x;
+    size_t i;
+    int rc;
+
+    if ((rc = tracking__run_active(s, li->run_id, err)))
+        return rc;
+    json_array_foreach(li->datasets, i, x) {
+        json_t *ds = json_object_get(x, "dataset"), *tags = json_object_get(x, "tags");
+        const char *sch = json_string_value(json_object_get(ds, "schema"));
+        const char *prof = json_string_value(json_object_get(ds, "profile"));
+        /* no tags is stored as "[]" (strdup: freed like json_dumps' text) */
+        char *tj = json_is_array(tags) ? json_dumps(tags, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                                       : strdup("[]");
+        struct skiff_store_val p[9] = {
+            tracking__v_text(li->run_id),
+            tracking__v_text(json_string_value(json_object_get(ds, "name"))),
+            tracking__v_text(json_string_value(json_object_get(ds, "digest"))),
+            tracking__v_text(json_string_value(json_object_get(ds, "source_type"))),
+            tracking__v_text(json_string_value(json_object_get(ds, "source"))),
+            sch ? tracking__v_text(sch) : (struct skiff_store_val){.type = SKIFF_VAL_NULL},
+            prof ? tracking__v_text(prof) : (struct skiff_store_val){.type = SKIFF_VAL_NULL},
+            tracking__v_text(tj ? tj : "[]"),
+            tracking__v_int(tracking__now_ms() * 1000 + (int64_t)i)};
+        if (!tj)
+            return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        /* the same (name, digest) again is the same input: kept once */
+        rc = skiff_store_exec(s, "INSERT INTO tracking_run_inputs (run_id, name, digest,"
+                              " source_type, source, dataset_schema, profile, tags, created)"
+                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                              p, 9, NULL, err);
+        free(tj);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int h_log_inputs(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                        struct skiff_err *err)
+{
+    static const char *const need[] = {"name", "digest", "source_type", "source"};
+    struct skiff_tracking *t = req->ctx;
+    struct log_inputs li = {0};
+    json_t *a = NULL, *x, *tags;
+    size_t i;
+    int rc;
+
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &li.run_id, err)))
+        goto out;
+    li.datasets = json_object_get(a, "datasets");
+    if (li.datasets && !json_is_array(li.datasets) && !json_is_null(li.datasets)) {
+        rc = tracking__bad_value("datasets", li.datasets, err);
+        goto out;
+    }
+    json_array_foreach(li.datasets, i, x) {
+        json_t *ds = json_object_get(x, "dataset");
+        if (!json_is_object(x) || !json_is_object(ds)) {
+            rc = skiff_err_set(err, SKIFF_EINVAL, MISSING, "dataset");
+            goto out;
+        }
+        for (size_t k = 0; k < sizeof need / sizeof *need; k++) {
+            json_t *v = json_object_get(ds, need[k]);
+            if (!json_is_string(v) || !json_string_length(v)) {
+                rc = skiff_err_set(err, SKIFF_EINVAL, MISSING, need[k]);
+                goto out;
+            }
+        }
+        if ((rc = tracking__get_tags(x, "tags", MAX_TAG_VALUE, &tags, err)))
+            goto out;
+    }
+    if ((rc = skiff_store_tx(t->store, tx_log_inputs, &li, err)))
+        goto out;
+    rc = tracking__reply_empty(resp, err);
+out:
+    json_decref(a);
+    return rc;
+}
+
+/* GET artifacts/list: the files of a run's artifact folder `path`, with
+ * paths relative to the run's root, and root_uri = its artifact_uri. */
+static int h_artifacts_list(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                            struct skiff_err *err)
+{
+    static const char *const keys[] = {"run_id", "run_uuid", "path", "page_token", NULL};
+    struct skiff_tracking *t = req->ctx;
+    json_t *a = NULL, *info = NULL, *files = NULL;
+    const char *run_id, *path, *uri, *root, *rel;
+    int rc;
+
+    if ((rc = tracking__args(req, keys, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &run_id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "path", false, &path, err)) ||
+        (rc = tracking__run_info(t->store, run_id, &info, err)))
+        goto out;
+    uri = json_string_value(json_object_get(info, "artifact_uri"));
+    if ((rc = tracking__uri_to_blob(req->arena, uri ? uri : "", &root, err)))
+        goto out;
+    if (!path)
+        path = "";
+    if (path[0] == '/') {
+        rc = skiff_err_set(err, SKIFF_EINVAL, "Invalid path: '%s' is absolute", path);
+        goto out;
+    }
+    rel = *path ? skiff_arena_sprintf(req->arena, "%s/%s", root, path) : root;
+    if (!rel) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = tracking__art_list(t, rel, path, &files, err)))
+        goto out;
+    rc = tracking__reply_files(resp, uri, files, err);
+out:
+    json_decref(a);
+    json_decref(info);
     return rc;
 }
 
 static int tx_run_update(struct skiff_store *s, void *ctx, struct skiff_err *err)
 {
     struct run_op *o = ctx;
-    struct skiff_store_val p[4] = {
-        o->status ? v_text(o->status) : (struct skiff_store_val){.type = SKIFF_VAL_NULL},
-        o->has_end ? v_int(o->end_time) : (struct skiff_store_val){.type = SKIFF_VAL_NULL},
-        o->run_name ? v_text(o->run_name) : (struct skiff_store_val){.type = SKIFF_VAL_NULL},
-        v_text(o->run_id)};
+    struct skiff_store_val p[4] = {o->status ? tracking__v_text(o->status)
+                                             : (struct skiff_store_val){.type = SKIFF_VAL_NULL},
+                                   o->has_end ? tracking__v_int(o->end_time)
+                                              : (struct skiff_store_val){.type = SKIFF_VAL_NULL},
+                                   o->run_name ? tracking__v_text(o->run_name)
+                                               : (struct skiff_store_val){.type = SKIFF_VAL_NULL},
+                                   tracking__v_text(o->run_id)};
     int rc;
 
-    if ((rc = run_active(s, o->run_id, err)) ||
+    if ((rc = tracking__run_active(s, o->run_id, err)) ||
         (rc = skiff_store_exec(s, "UPDATE tracking_runs SET status = COALESCE(?, status),"
                                " end_time = COALESCE(?, end_time), run_name = COALESCE(?, run_name)"
                                " WHERE run_id = ?", p, 4, NULL, err)))
         return rc;
-    return o->run_name ? put_tag(s, o->run_id, "mlflow.runName", o->run_name, err) : 0;
+    return o->run_name ? tracking__put_tag(s, o->run_id, "mlflow.runName", o->run_name, err) : 0;
 }
 
 static int h_run_update(struct skiff_http_req *req, struct skiff_http_resp *resp,
@@ -1542,10 +1841,11 @@ static int h_run_update(struct skiff_http_req *req, struct skiff_http_resp *resp
     json_t *a = NULL, *info = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) || (rc = get_run_id(req->arena, a, &o.run_id, err)) ||
-        (rc = get_str(req->arena, a, "status", false, &o.status, err)) ||
-        (rc = get_int(a, "end_time", false, 0, &o.end_time, &o.has_end, err)) ||
-        (rc = get_str(req->arena, a, "run_name", false, &o.run_name, err)))
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &o.run_id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "status", false, &o.status, err)) ||
+        (rc = tracking__get_int(a, "end_time", false, 0, &o.end_time, &o.has_end, err)) ||
+        (rc = tracking__get_str(req->arena, a, "run_name", false, &o.run_name, err)))
         goto out;
     if (o.run_name && !*o.run_name)
         o.run_name = NULL;
@@ -1562,9 +1862,9 @@ static int h_run_update(struct skiff_http_req *req, struct skiff_http_resp *resp
         }
     }
     if ((rc = skiff_store_tx(t->store, tx_run_update, &o, err)) ||
-        (rc = run_info(t->store, o.run_id, &info, err)))
+        (rc = tracking__run_info(t->store, o.run_id, &info, err)))
         goto out;
-    rc = reply(resp, json_pack("{s:o}", "run_info", info), err);
+    rc = tracking__reply(resp, json_pack("{s:o}", "run_info", info), err);
 out:
     json_decref(a);
     return rc;
@@ -1573,7 +1873,7 @@ out:
 static int tx_run_stage(struct skiff_store *s, void *ctx, struct skiff_err *err)
 {
     struct run_op *o = ctx;
-    struct skiff_store_val p[2] = {v_text(o->stage), v_text(o->run_id)};
+    struct skiff_store_val p[2] = {tracking__v_text(o->stage), tracking__v_text(o->run_id)};
     int64_t changes = 0;
     int rc;
 
@@ -1592,10 +1892,11 @@ static int run_stage(struct skiff_http_req *req, struct skiff_http_resp *resp, c
     json_t *a = NULL;
     int rc;
 
-    if ((rc = args(req, NULL, &a, err)) || (rc = get_run_id(req->arena, a, &o.run_id, err)) ||
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &o.run_id, err)) ||
         (rc = skiff_store_tx(t->store, tx_run_stage, &o, err)))
         goto out;
-    rc = reply_empty(resp, err);
+    rc = tracking__reply_empty(resp, err);
 out:
     json_decref(a);
     return rc;
@@ -1625,16 +1926,16 @@ static int h_run_search(struct skiff_http_req *req, struct skiff_http_resp *resp
     size_t i;
     int rc;
 
-    sql_init(&q, req->arena);
-    if ((rc = args(req, NULL, &a, err)) ||
+    tracking__sql_init(&q, req->arena);
+    if ((rc = tracking__args(req, NULL, &a, err)) ||
         (rc = view_type(req->arena, a, "run_view_type", &stage, err)) ||
-        (rc = paging(req->arena, a, &max, &offset, err)) ||
-        (rc = get_str(req->arena, a, "filter", false, &filter, err)) ||
-        (rc = order_list(a, &orders, err)))
+        (rc = tracking__paging(req->arena, a, &max, &offset, err)) ||
+        (rc = tracking__get_str(req->arena, a, "filter", false, &filter, err)) ||
+        (rc = tracking__order_list(a, &orders, err)))
         goto out;
     exps = json_object_get(a, "experiment_ids");
     if (exps && !json_is_array(exps)) {
-        rc = bad_value("experiment_ids", exps, err);
+        rc = tracking__bad_value("experiment_ids", exps, err);
         goto out;
     }
     skiff_buf_puts(&q.text, "SELECT r.run_id FROM tracking_runs r WHERE r.experiment_id IN (NULL");
@@ -1643,8 +1944,8 @@ static int h_run_search(struct skiff_http_req *req, struct skiff_http_resp *resp
         const char *s = json_is_string(x) ? json_string_value(x) : NULL;
         if (json_is_integer(x))
             n = json_integer_value(x);
-        else if (!s || !all_digits(s) || !parse_i64(s, &n)) {
-            rc = bad_value("experiment_ids", x, err);
+        else if (!s || !tracking__all_digits(s) || !tracking__parse_i64(s, &n)) {
+            rc = tracking__bad_value("experiment_ids", x, err);
             goto out;
         }
         skiff_buf_puts(&q.text, ", ?");
@@ -1664,7 +1965,7 @@ static int h_run_search(struct skiff_http_req *req, struct skiff_http_resp *resp
         if ((rc = tracking__runs_order(&q, json_string_value(o), err)))
             goto out;
     skiff_buf_puts(&q.text, "r.start_time DESC, r.run_id ASC");
-    if ((rc = page_ids(t->store, &q, max, offset, &ids, &more, err)))
+    if ((rc = tracking__page_ids(t->store, &q, max, offset, &ids, &more, err)))
         goto out;
     if (!(list = json_array())) {
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
@@ -1677,14 +1978,14 @@ static int h_run_search(struct skiff_http_req *req, struct skiff_http_resp *resp
         json_array_append_new(list, run);
     }
     o = json_object();
-    set_list(o, "runs", list);
+    tracking__set_list(o, "runs", list);
     list = NULL;
     if (more) {
         char tok[64];
         tracking__token_encode(offset + max, tok, sizeof tok);
         json_object_set_new(o, "next_page_token", json_string(tok));
     }
-    rc = reply(resp, o, err);
+    rc = tracking__reply(resp, o, err);
 out:
     skiff_buf_release(&q.text);
     json_decref(a);
@@ -1706,12 +2007,13 @@ static int h_metric_history(struct skiff_http_req *req, struct skiff_http_resp *
     bool paged;
     int rc;
 
-    if ((rc = args(req, keys, &a, err)) || (rc = get_run_id(req->arena, a, &run_id, err)) ||
-        (rc = get_str(req->arena, a, "metric_key", true, &key, err)) ||
-        (rc = get_int(a, "max_results", false, INT64_MAX / 4, &max, &paged, err)) ||
-        (rc = get_str(req->arena, a, "page_token", false, &tok, err)) ||
+    if ((rc = tracking__args(req, keys, &a, err)) ||
+        (rc = get_run_id(req->arena, a, &run_id, err)) ||
+        (rc = tracking__get_str(req->arena, a, "metric_key", true, &key, err)) ||
+        (rc = tracking__get_int(a, "max_results", false, INT64_MAX / 4, &max, &paged, err)) ||
+        (rc = tracking__get_str(req->arena, a, "page_token", false, &tok, err)) ||
         (rc = tracking__token_decode(tok, &offset, err)) ||
-        (rc = run_info(t->store, run_id, &info, err)))
+        (rc = tracking__run_info(t->store, run_id, &info, err)))
         goto out;
     if (max < 1) {
         rc = skiff_err_set(err, SKIFF_EINVAL, "Invalid value %lld for parameter 'max_results' "
@@ -1719,11 +2021,13 @@ static int h_metric_history(struct skiff_http_req *req, struct skiff_http_resp *
         goto out;
     }
     {
-        struct skiff_store_val p[4] = {v_text(run_id), v_text(key), v_int(max + 1),
-                                       v_int(offset)};
-        if ((rc = rows(t->store, "SELECT key, value, timestamp, step FROM tracking_metrics"
-                       " WHERE run_id = ? AND key = ? ORDER BY timestamp, step LIMIT ? OFFSET ?",
-                       p, 4, metric_names, &pts, err)))
+        struct skiff_store_val p[4] = {tracking__v_text(run_id), tracking__v_text(key),
+                                       tracking__v_int(max + 1), tracking__v_int(offset)};
+        if ((rc = tracking__rows(
+                 t->store,
+                 "SELECT key, value, timestamp, step FROM tracking_metrics"
+                 " WHERE run_id = ? AND key = ? ORDER BY timestamp, step LIMIT ? OFFSET ?",
+                 p, 4, metric_names, &pts, err)))
             goto out;
     }
     o = json_object();
@@ -1733,9 +2037,9 @@ static int h_metric_history(struct skiff_http_req *req, struct skiff_http_resp *
         tracking__token_encode(offset + max, tk, sizeof tk);
         json_object_set_new(o, "next_page_token", json_string(tk));
     }
-    set_list(o, "metrics", pts);
+    tracking__set_list(o, "metrics", pts);
     pts = NULL;
-    rc = reply(resp, o, err);
+    rc = tracking__reply(resp, o, err);
 out:
     json_decref(a);
     json_decref(info);
@@ -1771,6 +2075,54 @@ static const struct skiff_route routes[] = {
     ROUTE("POST", "runs/log-batch", SCOPE_WRITE, h_log_batch, BATCH_BODY_MAX),
     ROUTE("POST", "runs/search", SCOPE_READ, h_run_search, BODY_MAX),
     ROUTE("GET", "metrics/get-history", SCOPE_READ, h_metric_history, 0),
+    ROUTE("POST", "runs/log-model", SCOPE_WRITE, h_log_model, BATCH_BODY_MAX),
+    ROUTE("POST", "runs/log-inputs", SCOPE_WRITE, h_log_inputs, BATCH_BODY_MAX),
+    ROUTE("GET", "artifacts/list", SCOPE_READ, h_artifacts_list, 0),
+    /* model registry (registry.c) */
+    ROUTE("POST", "registered-models/create", SCOPE_WRITE, tracking__h_rm_create, BODY_MAX),
+    ROUTE("GET", "registered-models/get", SCOPE_READ, tracking__h_rm_get, 0),
+    ROUTE("POST", "registered-models/rename", SCOPE_WRITE, tracking__h_rm_rename, BODY_MAX),
+    ROUTE("PATCH", "registered-models/update", SCOPE_WRITE, tracking__h_rm_update, BODY_MAX),
+    ROUTE("DELETE", "registered-models/delete", SCOPE_WRITE, tracking__h_rm_delete, BODY_MAX),
+    ROUTE("GET", "registered-models/search", SCOPE_READ, tracking__h_rm_search, 0),
+    ROUTE("POST", "registered-models/get-latest-versions", SCOPE_READ, tracking__h_rm_latest,
+          BODY_MAX),
+    ROUTE("GET", "registered-models/get-latest-versions", SCOPE_READ, tracking__h_rm_latest, 0),
+    ROUTE("POST", "registered-models/set-tag", SCOPE_WRITE, tracking__h_rm_set_tag, BODY_MAX),
+    ROUTE("DELETE", "registered-models/delete-tag", SCOPE_WRITE, tracking__h_rm_delete_tag,
+          BODY_MAX),
+    ROUTE("POST", "registered-models/alias", SCOPE_WRITE, tracking__h_alias_set, BODY_MAX),
+    ROUTE("DELETE", "registered-models/alias", SCOPE_WRITE, tracking__h_alias_delete, BODY_MAX),
+    ROUTE("GET", "registered-models/alias", SCOPE_READ, tracking__h_alias_get, 0),
+    ROUTE("POST", "model-versions/create", SCOPE_WRITE, tracking__h_mv_create, BODY_MAX),
+    ROUTE("GET", "model-versions/get", SCOPE_READ, tracking__h_mv_get, 0),
+    ROUTE("PATCH", "model-versions/update", SCOPE_WRITE, tracking__h_mv_update, BODY_MAX),
+    ROUTE("DELETE", "model-versions/delete", SCOPE_WRITE, tracking__h_mv_delete, BODY_MAX),
+    ROUTE("GET", "model-versions/search", SCOPE_READ, tracking__h_mv_search, 0),
+    ROUTE("POST", "model-versions/transition-stage", SCOPE_WRITE, tracking__h_mv_transition,
+          BODY_MAX),
+    ROUTE("GET", "model-versions/get-download-uri", SCOPE_READ, tracking__h_mv_download_uri, 0),
+    ROUTE("POST", "model-versions/set-tag", SCOPE_WRITE, tracking__h_mv_set_tag, BODY_MAX),
+    ROUTE("DELETE", "model-versions/delete-tag", SCOPE_WRITE, tracking__h_mv_delete_tag,
+          BODY_MAX),
+    /* proxied artifacts: bodies streamed to disk, never held in memory */
+    {"PUT", "/api/2.0/mlflow-artifacts/artifacts/{path...}", SCOPE_WRITE, tracking__h_art_put,
+     SKIFF_HTTP_STREAM | TRACKING__ARTIFACT_MAX},
+    {"GET", "/api/2.0/mlflow-artifacts/artifacts/{path...}", SCOPE_READ, tracking__h_art_get, 0},
+    {"DELETE", "/api/2.0/mlflow-artifacts/artifacts/{path...}", SCOPE_WRITE,
+     tracking__h_art_delete, 0},
+    {"GET", "/api/2.0/mlflow-artifacts/artifacts", SCOPE_READ, tracking__h_art_list, 0},
+    {"POST", "/api/2.0/mlflow-artifacts/mpu/{op}/{path...}", SCOPE_WRITE, tracking__h_art_mpu,
+     BODY_MAX},
+    {"PUT", "/ajax-api/2.0/mlflow-artifacts/artifacts/{path...}", SCOPE_WRITE,
+     tracking__h_art_put, SKIFF_HTTP_STREAM | TRACKING__ARTIFACT_MAX},
+    {"GET", "/ajax-api/2.0/mlflow-artifacts/artifacts/{path...}", SCOPE_READ,
+     tracking__h_art_get, 0},
+    {"DELETE", "/ajax-api/2.0/mlflow-artifacts/artifacts/{path...}", SCOPE_WRITE,
+     tracking__h_art_delete, 0},
+    {"GET", "/ajax-api/2.0/mlflow-artifacts/artifacts", SCOPE_READ, tracking__h_art_list, 0},
+    {"POST", "/ajax-api/2.0/mlflow-artifacts/mpu/{op}/{path...}", SCOPE_WRITE,
+     tracking__h_art_mpu, BODY_MAX},
 };
 
 const struct skiff_route *skiff_tracking_routes(size_t *n)

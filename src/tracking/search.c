@@ -27,6 +27,7 @@
 #include "tracking/tracking_int.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -479,6 +480,167 @@ int tracking__exps_order(struct tracking__sql *q, const char *order_by, struct s
                              "experiment_id, creation_time or last_update_time, not '%s'", key);
     skiff_buf_appendf(&q->text, "e.%s %s, ", key, desc ? "DESC" : "ASC");
     return 0;
+}
+
+/* ---- registry searches ----
+ *
+ * registered-models/search: name (= != LIKE ILIKE) and tags.<key>, over
+ * alias "m" (tracking_registered_models). model-versions/search: name,
+ * run_id (also IN / NOT IN), source_path (the source), version_number
+ * (numbers) and tags.<key>, over alias "v" (tracking_model_versions).
+ * Worked example: `name = 'fraud' AND version_number > 2` appends
+ *   AND v.name = ? AND v.version > ?      with "fraud", 2.
+ */
+
+static int string_op(enum op op)
+{
+    return op == OP_EQ || op == OP_NE || op == OP_LIKE || op == OP_ILIKE;
+}
+
+/* " AND <col> <op> ?" for a string comparison (ILIKE as lower() LIKE lower()). */
+static int string_cmp(struct lexer *lx, struct tracking__sql *q, const char *col, enum op op,
+                      struct skiff_err *err)
+{
+    char *s;
+    int rc;
+
+    if ((rc = string_value(lx, &s, err)) || (rc = tracking__param_text(q, s, err)))
+        return rc;
+    if (op == OP_ILIKE)
+        skiff_buf_appendf(&q->text, " AND lower(%s) LIKE lower(?)", col);
+    else
+        skiff_buf_appendf(&q->text, " AND %s %s ?", col, op_sql[op]);
+    return 0;
+}
+
+static int registry_filter(struct tracking__sql *q, const char *filter, bool versions,
+                           struct skiff_err *err)
+{
+    struct lexer lx = {filter, q->arena};
+    int rc;
+
+    skip_ws(&lx);
+    if (!*lx.p)
+        return 0;
+    for (;;) {
+        enum entity ent;
+        enum op op;
+        char *key;
+        if ((rc = ident(&lx, &ent, &key, err)) || (rc = parse_op(&lx, &op, err)))
+            return rc;
+        if (ent == ENT_TAG) {
+            char *s;
+            if (!string_op(op))
+                return skiff_err_set(err, SKIFF_EINVAL, "invalid filter: tag '%s' compares "
+                                     "with =, !=, LIKE, ILIKE only", key);
+            if ((rc = string_value(&lx, &s, err)) || (rc = tracking__param_text(q, key, err)) ||
+                (rc = tracking__param_text(q, s, err)))
+                return rc;
+            if (versions)
+                skiff_buf_appendf(&q->text, " AND EXISTS (SELECT 1 FROM tracking_model_version_tags"
+                                  " x WHERE x.name = v.name AND x.version = v.version AND"
+                                  " x.key = ? AND %s %s %s)",
+                                  op == OP_ILIKE ? "lower(x.value)" : "x.value", op_sql[op],
+                                  op == OP_ILIKE ? "lower(?)" : "?");
+            else
+                skiff_buf_appendf(&q->text, " AND EXISTS (SELECT 1 FROM"
+                                  " tracking_registered_model_tags x WHERE x.name = m.name AND"
+                                  " x.key = ? AND %s %s %s)",
+                                  op == OP_ILIKE ? "lower(x.value)" : "x.value", op_sql[op],
+                                  op == OP_ILIKE ? "lower(?)" : "?");
+        } else if (ent == ENT_ATTR && strcmp(key, "name") == 0 && string_op(op)) {
+            if ((rc = string_cmp(&lx, q, versions ? "v.name" : "m.name", op, err)))
+                return rc;
+        } else if (versions && ent == ENT_ATTR && strcmp(key, "source_path") == 0 &&
+                   string_op(op)) {
+            if ((rc = string_cmp(&lx, q, "v.source", op, err)))
+                return rc;
+        } else if (versions && ent == ENT_ATTR && strcmp(key, "run_id") == 0) {
+            if (op == OP_IN || op == OP_NOT_IN) {
+                skiff_buf_appendf(&q->text, " AND v.run_id %s ", op_sql[op]);
+                if ((rc = string_list(&lx, q, err)))
+                    return rc;
+            } else if (op == OP_EQ || op == OP_NE) {
+                if ((rc = string_cmp(&lx, q, "v.run_id", op, err)))
+                    return rc;
+            } else {
+                return skiff_err_set(err, SKIFF_EINVAL, "invalid filter: run_id compares with "
+                                     "=, !=, IN, NOT IN only");
+            }
+        } else if (versions && ent == ENT_ATTR && strcmp(key, "version_number") == 0 &&
+                   op <= OP_LE) {
+            double d;
+            if ((rc = number_value(&lx, &d, err)) ||
+                (rc = tracking__param_int(q, (int64_t)d, err)))
+                return rc;
+            skiff_buf_appendf(&q->text, " AND v.version %s ?", op_sql[op]);
+        } else {
+            return skiff_err_set(err, SKIFF_EINVAL, "invalid filter: %s filter on %s, not "
+                                 "'%s' with that operator", versions ? "model versions"
+                                                                     : "registered models",
+                                 versions ? "name, run_id, source_path, version_number and tags"
+                                          : "name and tags", key);
+        }
+        skip_ws(&lx);
+        if (!*lx.p)
+            break;
+        if (!take_word(&lx, "AND"))
+            return skiff_err_set(err, SKIFF_EINVAL, "invalid filter: expected AND at '%.40s'",
+                                 lx.p);
+    }
+    return 0;
+}
+
+int tracking__models_filter(struct tracking__sql *q, const char *filter, struct skiff_err *err)
+{
+    return registry_filter(q, filter, false, err);
+}
+
+int tracking__versions_filter(struct tracking__sql *q, const char *filter, struct skiff_err *err)
+{
+    return registry_filter(q, filter, true, err);
+}
+
+static int registry_order(struct tracking__sql *q, const char *order_by, bool versions,
+                          struct skiff_err *err)
+{
+    static const struct { const char *key, *model_col, *version_col; } cols[] = {
+        {"name", "m.name", "v.name"},
+        {"timestamp", "m.last_updated_timestamp", "v.last_updated_timestamp"},
+        {"last_updated_timestamp", "m.last_updated_timestamp", "v.last_updated_timestamp"},
+        {"creation_timestamp", "m.creation_timestamp", "v.creation_timestamp"},
+        {"version_number", NULL, "v.version"},
+    };
+    struct lexer lx = {order_by, q->arena};
+    enum entity ent;
+    char *key;
+    int rc, desc;
+
+    if ((rc = order_term(&lx, &ent, &key, &desc, err)))
+        return rc;
+    for (size_t i = 0; ent == ENT_ATTR && i < sizeof cols / sizeof *cols; i++) {
+        const char *col = versions ? cols[i].version_col : cols[i].model_col;
+        if (col && strcmp(key, cols[i].key) == 0) {
+            skiff_buf_appendf(&q->text, "%s %s, ", col, desc ? "DESC" : "ASC");
+            return 0;
+        }
+    }
+    return skiff_err_set(err, SKIFF_EINVAL, "invalid order_by: %s order by %s, not '%s'",
+                         versions ? "model versions" : "registered models",
+                         versions ? "name, version_number, creation_timestamp or "
+                                    "last_updated_timestamp"
+                                  : "name, creation_timestamp or last_updated_timestamp", key);
+}
+
+int tracking__models_order(struct tracking__sql *q, const char *order_by, struct skiff_err *err)
+{
+    return registry_order(q, order_by, false, err);
+}
+
+int tracking__versions_order(struct tracking__sql *q, const char *order_by,
+                             struct skiff_err *err)
+{
+    return registry_order(q, order_by, true, err);
 }
 
 /* ---- page tokens ---- */

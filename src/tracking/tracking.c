@@ -8,10 +8,16 @@
  *   tracking_params           (run_id, key) -> value, written once
  *   tracking_tags             (run_id, key) -> value, upserted
  *   tracking_metrics          every logged point (history)
+ *   tracking_run_inputs       (run_id, dataset name, digest) -> the dataset's
+ *                             source and the input's tags (runs/log-inputs)
  *   tracking_latest_metrics   (run_id, key) -> the point with the largest
  *                             (step, timestamp, value): what runs/get shows
  *                             and what searches compare, kept up to date in
  *                             the same transaction as each insert
+ *
+ *   tracking_registered_models, _model_tags    the model registry (registry.c):
+ *   tracking_model_versions, _version_tags     versions numbered 1, 2, ... per
+ *   tracking_model_aliases                     model; aliases name a version
  *
  * Invariants: a run's experiment exists; lifecycle_stage is "active" or
  * "deleted" (soft delete, restore flips it back); writes to a run check that
@@ -80,9 +86,59 @@ static const char *const migrations[] = {
     "  timestamp INTEGER NOT NULL,"
     "  step INTEGER NOT NULL,"
     "  PRIMARY KEY (run_id, key));",
+    /* 2: datasets a run used (runs/log-inputs), one row per (name, digest) */
+    "CREATE TABLE tracking_run_inputs ("
+    "  run_id TEXT NOT NULL REFERENCES tracking_runs (run_id),"
+    "  name TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  source_type TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  dataset_schema TEXT,"
+    "  profile TEXT,"
+    "  tags TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, name, digest));",
+    /* 3: model registry. No foreign keys on the model name, so that a
+     * rename updates every table in one transaction (registry.c) */
+    "CREATE TABLE tracking_registered_models ("
+    "  name TEXT PRIMARY KEY,"
+    "  creation_timestamp INTEGER NOT NULL,"
+    "  last_updated_timestamp INTEGER NOT NULL,"
+    "  description TEXT);"
+    "CREATE TABLE tracking_registered_model_tags ("
+    "  name TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (name, key));"
+    "CREATE TABLE tracking_model_versions ("
+    "  name TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  creation_timestamp INTEGER NOT NULL,"
+    "  last_updated_timestamp INTEGER NOT NULL,"
+    "  description TEXT NOT NULL,"
+    "  current_stage TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  storage_location TEXT NOT NULL,"
+    "  run_id TEXT,"
+    "  run_link TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  PRIMARY KEY (name, version));"
+    "CREATE INDEX tracking_model_versions_by_run ON tracking_model_versions (run_id);"
+    "CREATE TABLE tracking_model_version_tags ("
+    "  name TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (name, version, key));"
+    "CREATE TABLE tracking_model_aliases ("
+    "  name TEXT NOT NULL,"
+    "  alias TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  PRIMARY KEY (name, alias));",
 };
 
-int skiff_tracking_open(struct skiff_store *s, struct skiff_tracking **out, struct skiff_err *err)
+int skiff_tracking_open(struct skiff_store *s, struct skiff_blob *blob,
+                        struct skiff_tracking **out, struct skiff_err *err)
 {
     struct skiff_tracking *t;
     int64_t now = skiff_time_now_us() / 1000;
@@ -91,6 +147,8 @@ int skiff_tracking_open(struct skiff_store *s, struct skiff_tracking **out, stru
     int rc;
 
     *out = NULL;
+    if (!blob)
+        return skiff_err_set(err, SKIFF_EINVAL, "tracking: no artifact store");
     if ((rc = skiff_store_migrate(s, "tracking", migrations,
                                   sizeof migrations / sizeof *migrations, err)))
         return skiff_err_prefix(err, "tracking");
@@ -105,6 +163,7 @@ int skiff_tracking_open(struct skiff_store *s, struct skiff_tracking **out, stru
     if (!(t = calloc(1, sizeof *t)))
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
     t->store = s;
+    t->blob = blob;
     *out = t;
     return 0;
 }

@@ -305,3 +305,313 @@ def test_doubles_round_trip(platform):
     # shortest form, as the MLflow server (Python) writes them; whole numbers stay floats
     assert '"value":0.95,' in r.text and '"value":1.0,' in r.text
     assert '"value":0.30000000000000004,' in r.text
+
+
+ART = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def test_artifacts_round_trip(platform):
+    exp = ok(call(platform, "POST", "experiments/create", json={"name": "arts"}))["experiment_id"]
+    rid = new_run(platform, exp)
+    uri = ok(call(platform, "GET", "runs/get", params={"run_id": rid}))["run"]["info"]["artifact_uri"]
+    assert uri == f"mlflow-artifacts:/{exp}/{rid}/artifacts"
+    root = uri[len("mlflow-artifacts:/"):]
+    big = bytes(range(256)) * (20 * 4096)  # 20 MiB, every byte value
+    ok(platform.api("PUT", f"{ART}/{root}/model/model.bin", data=big, timeout=60))
+    ok(platform.api("PUT", f"{ART}/{root}/model/MLmodel", data=b"flavors: {}\n"))
+    ok(platform.api("PUT", f"{ART}/{root}/notes.txt", data=b"v1"))
+    ok(platform.api("PUT", f"{ART}/{root}/notes.txt", data=b"hello"))  # overwrite
+    ok(platform.api("PUT", f"{ART}/{root}/empty", data=b""))
+
+    r = platform.api("GET", f"{ART}/{root}/model/model.bin", timeout=60)
+    assert r.status_code == 200 and r.content == big
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    r = platform.api("GET", f"{ART}/{root}/notes.txt")
+    assert r.text == "hello" and r.headers["Content-Type"].startswith("text/plain")
+    assert platform.api("GET", f"{ART}/{root}/empty").content == b""
+
+    # listing: basenames, files with sizes, folders without
+    files = ok(platform.api("GET", ART, params={"path": root}))["files"]
+    assert sorted(files, key=lambda f: f["path"]) == [
+        {"path": "empty", "is_dir": False, "file_size": 0},
+        {"path": "model", "is_dir": True},
+        {"path": "notes.txt", "is_dir": False, "file_size": 5}]
+    assert ok(platform.api("GET", ART, params={"path": root + "/notes.txt"})) == {}
+    assert ok(platform.api("GET", ART, params={"path": root + "/nope"})) == {}
+    # the run's listing: paths relative to the run root
+    lst = ok(call(platform, "GET", "artifacts/list", params={"run_id": rid, "path": "model"}))
+    assert lst["root_uri"] == uri
+    assert sorted(f["path"] for f in lst["files"]) == ["model/MLmodel", "model/model.bin"]
+    top = ok(call(platform, "GET", "artifacts/list", params={"run_id": rid}))
+    assert {f["path"] for f in top["files"]} == {"empty", "model", "notes.txt"}
+
+    # delete a file, then a folder
+    ok(platform.api("DELETE", f"{ART}/{root}/notes.txt"))
+    r = platform.api("GET", f"{ART}/{root}/notes.txt")
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    ok(platform.api("DELETE", f"{ART}/{root}/model"))
+    assert ok(platform.api("GET", ART, params={"path": root + "/model"})) == {}
+    # a folder is not a file
+    ok(platform.api("PUT", f"{ART}/{root}/d/x", data=b"x"))
+    r = platform.api("GET", f"{ART}/{root}/d")
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    # reading needs a token
+    assert requests.get(platform.url + f"{ART}/{root}/d/x", timeout=10).status_code == 401
+    # multipart upload is declined so that the client falls back to PUT
+    r = platform.api("POST", f"/api/2.0/mlflow-artifacts/mpu/create/{root}/big.bin", json={"path": "big.bin"})
+    assert r.status_code == 501 and r.json()["error_code"] == "NOT_IMPLEMENTED"
+
+
+def test_artifact_path_escapes(platform, tmp_path):
+    def bad(r):
+        assert r.status_code == 400, r.text
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
+
+    for p in ["a/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "%2E%2E/x", "a/%2e/b", "a/%2e%2e%2fb", "..%2f..%2fx"]:
+        bad(platform.api("PUT", f"{ART}/{p}", data=b"owned"))
+        bad(platform.api("GET", f"{ART}/{p}"))
+        bad(platform.api("DELETE", f"{ART}/{p}"))
+    for p in ["../x", "a/../../b", "/etc", "..", "a/.."]:
+        bad(platform.api("GET", ART, params={"path": p}))
+    exp = ok(call(platform, "POST", "experiments/create", json={"name": "esc"}))["experiment_id"]
+    rid = new_run(platform, exp)
+    for p in ["../../..", "/etc", "x/../../../y"]:
+        bad(call(platform, "GET", "artifacts/list", params={"run_id": rid, "path": p}))
+    # nothing was written outside the artifact root
+    assert not list(platform.home.parent.glob("**/owned"))
+    assert not (platform.home / "etc").exists() and not (platform.home.parent / "x").exists()
+
+
+def test_log_model_and_inputs(platform):
+    exp = ok(call(platform, "POST", "experiments/create", json={"name": "lm"}))["experiment_id"]
+    rid = new_run(platform, exp)
+    model = {"run_id": rid, "artifact_path": "model", "utc_time_created": "2026-01-01 10:00:00.000000",
+             "flavors": {"xgboost": {"model_format": "xgb"}}, "signature": {"inputs": "[]"}}
+    ok(call(platform, "POST", "runs/log-model", json={"run_id": rid, "model_json": json.dumps(model)}))
+    model2 = dict(model, artifact_path="model2")
+    ok(call(platform, "POST", "runs/log-model", json={"run_id": rid, "model_json": json.dumps(model2)}))
+    tags = {t["key"]: t["value"] for t in
+            ok(call(platform, "GET", "runs/get", params={"run_id": rid}))["run"]["data"]["tags"]}
+    hist = json.loads(tags["mlflow.log-model.history"])
+    assert [h["artifact_path"] for h in hist] == ["model", "model2"]
+    assert "signature" not in hist[0] and hist[0]["flavors"] == model["flavors"]
+    for bad in ["not json", json.dumps({"run_id": rid}), "[1]"]:
+        r = call(platform, "POST", "runs/log-model", json={"run_id": rid, "model_json": bad})
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
+
+    ds = {"name": "train", "digest": "abc123", "source_type": "local", "source": '{"uri": "/data/train.csv"}',
+          "schema": '{"mlflow_colspec": []}'}
+    body = {"run_id": rid, "datasets": [{"tags": [{"key": "mlflow.data.context", "value": "training"}],
+                                         "dataset": ds}]}
+    ok(call(platform, "POST", "runs/log-inputs", json=body))
+    ok(call(platform, "POST", "runs/log-inputs", json=body))  # the same input again: kept once
+    ok(call(platform, "POST", "runs/log-inputs", json={"run_id": rid, "datasets": [
+        {"dataset": dict(ds, name="eval", digest="def")}]}))
+    inputs = ok(call(platform, "GET", "runs/get", params={"run_id": rid}))["run"]["inputs"]["dataset_inputs"]
+    assert inputs[0] == {"tags": [{"key": "mlflow.data.context", "value": "training"}], "dataset": ds}
+    assert [i["dataset"]["name"] for i in inputs] == ["train", "eval"] and "tags" not in inputs[1]
+    r = call(platform, "POST", "runs/log-inputs", json={"run_id": rid, "datasets": [{"dataset": {"name": "x"}}]})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    r = call(platform, "POST", "runs/log-inputs", json={"run_id": "f" * 32, "datasets": []})
+    assert r.status_code == 404
+
+
+def test_model_registry(platform):
+    def err(r, status, code):
+        assert r.status_code == status, r.text
+        assert r.json()["error_code"] == code, r.text
+
+    exp = ok(call(platform, "POST", "experiments/create", json={"name": "fraud"}))["experiment_id"]
+    rid = new_run(platform, exp, tags=[{"key": "skiff.workflow", "value": "train-abc"},
+                                       {"key": "skiff.step", "value": "train"}])
+    root = f"{exp}/{rid}/artifacts"
+    ok(platform.api("PUT", f"{ART}/{root}/model/MLmodel", data=b"flavors: {}\n"))
+    ok(platform.api("PUT", f"{ART}/{root}/model/model.xgb", data=b"\x00model"))
+    source = f"mlflow-artifacts:/{root}/model"
+
+    rm = ok(call(platform, "POST", "registered-models/create", json={
+        "name": "fraud-detector", "description": "card fraud", "tags": [{"key": "team", "value": "risk"}]}))
+    assert rm["registered_model"]["name"] == "fraud-detector"
+    assert rm["registered_model"]["tags"] == [{"key": "team", "value": "risk"}]
+    # the client tolerates this one and goes on to create a version
+    err(call(platform, "POST", "registered-models/create", json={"name": "fraud-detector"}),
+        400, "RESOURCE_ALREADY_EXISTS")
+    v1 = ok(call(platform, "POST", "model-versions/create",
+                 json={"name": "fraud-detector", "source": source, "run_id": rid}))["model_version"]
+    assert v1["version"] == "1" and v1["current_stage"] == "None" and v1["status"] == "READY"
+    assert v1["run_id"] == rid and v1["source"] == source
+    v2 = ok(call(platform, "POST", "model-versions/create", json={
+        "name": "fraud-detector", "source": f"runs:/{rid}/model", "run_id": rid,
+        "tags": [{"key": "k", "value": "v"}]}))["model_version"]
+    assert v2["version"] == "2" and v2["tags"] == [{"key": "k", "value": "v"}]
+    # runs:/ sources resolve to the run's artifact location
+    uri = ok(call(platform, "GET", "model-versions/get-download-uri",
+                  params={"name": "fraud-detector", "version": "2"}))["artifact_uri"]
+    assert uri == source
+
+    # aliases: set, move, read, reserved names
+    ok(call(platform, "POST", "registered-models/alias",
+            json={"name": "fraud-detector", "alias": "champion", "version": "2"}))
+    ok(call(platform, "POST", "registered-models/alias",
+            json={"name": "fraud-detector", "alias": "champion", "version": "1"}))
+    mv = ok(call(platform, "GET", "registered-models/alias",
+                 params={"name": "fraud-detector", "alias": "champion"}))["model_version"]
+    assert mv["version"] == "1" and mv["aliases"] == ["champion"]
+    # models:/fraud-detector@champion, as the client resolves it: alias -> version -> files
+    uri = ok(call(platform, "GET", "model-versions/get-download-uri",
+                  params={"name": "fraud-detector", "version": mv["version"]}))["artifact_uri"]
+    files = ok(platform.api("GET", ART, params={"path": uri[len("mlflow-artifacts:/"):]}))["files"]
+    assert sorted(f["path"] for f in files) == ["MLmodel", "model.xgb"]
+    assert platform.api("GET", f"{ART}/{root}/model/model.xgb").content == b"\x00model"
+    # the lineage: version -> run -> the workflow step that produced it
+    run = ok(call(platform, "GET", "runs/get", params={"run_id": mv["run_id"]}))["run"]
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["skiff.workflow"] == "train-abc" and tags["skiff.step"] == "train"
+    latest = ok(call(platform, "GET", "registered-models/alias",
+                     params={"name": "fraud-detector", "alias": "latest"}))["model_version"]
+    assert latest["version"] == "2"
+    for bad in ["latest", "V1", "has space", "a" * 256]:
+        err(call(platform, "POST", "registered-models/alias",
+                 json={"name": "fraud-detector", "alias": bad, "version": "1"}), 400, "INVALID_PARAMETER_VALUE")
+    err(call(platform, "GET", "registered-models/alias", params={"name": "fraud-detector", "alias": "nope"}),
+        400, "INVALID_PARAMETER_VALUE")
+    err(call(platform, "POST", "registered-models/alias",
+             json={"name": "fraud-detector", "alias": "x", "version": "9"}), 404, "RESOURCE_DOES_NOT_EXIST")
+
+    # stages
+    t = ok(call(platform, "POST", "model-versions/transition-stage", json={
+        "name": "fraud-detector", "version": "1", "stage": "production",
+        "archive_existing_versions": False}))["model_version"]
+    assert t["current_stage"] == "Production"
+    ok(call(platform, "POST", "model-versions/transition-stage", json={
+        "name": "fraud-detector", "version": "2", "stage": "Production", "archive_existing_versions": True}))
+    got = ok(call(platform, "GET", "model-versions/get", params={"name": "fraud-detector", "version": "1"}))
+    assert got["model_version"]["current_stage"] == "Archived"
+    lv = ok(call(platform, "POST", "registered-models/get-latest-versions",
+                 json={"name": "fraud-detector", "stages": ["Production"]}))["model_versions"]
+    assert [v["version"] for v in lv] == ["2"]
+    lv = ok(call(platform, "POST", "registered-models/get-latest-versions", json={"name": "fraud-detector"}))
+    assert sorted((v["current_stage"], v["version"]) for v in lv["model_versions"]) == [
+        ("Archived", "1"), ("Production", "2")]
+    err(call(platform, "POST", "model-versions/transition-stage", json={
+        "name": "fraud-detector", "version": "1", "stage": "Prod", "archive_existing_versions": False}),
+        400, "INVALID_PARAMETER_VALUE")
+    err(call(platform, "POST", "model-versions/transition-stage", json={
+        "name": "fraud-detector", "version": "1", "stage": "Archived", "archive_existing_versions": True}),
+        400, "INVALID_PARAMETER_VALUE")
+
+    # tags, descriptions, searches
+    ok(call(platform, "POST", "registered-models/set-tag", json={"name": "fraud-detector", "key": "a", "value": "1"}))
+    ok(call(platform, "DELETE", "registered-models/delete-tag", json={"name": "fraud-detector", "key": "team"}))
+    ok(call(platform, "POST", "model-versions/set-tag",
+            json={"name": "fraud-detector", "version": "1", "key": "ok", "value": "yes"}))
+    ok(call(platform, "DELETE", "model-versions/delete-tag", json={"name": "fraud-detector", "version": "2", "key": "k"}))
+    upd = ok(call(platform, "PATCH", "registered-models/update", json={"name": "fraud-detector", "description": "new"}))
+    assert upd["registered_model"]["description"] == "new"
+    upd = ok(call(platform, "PATCH", "model-versions/update",
+                  json={"name": "fraud-detector", "version": "1", "description": "first"}))
+    assert upd["model_version"]["description"] == "first"
+    ok(call(platform, "POST", "registered-models/create", json={"name": "other-model"}))
+    found = ok(call(platform, "GET", "registered-models/search", params={"filter": "name LIKE 'fraud%'"}))
+    assert [m["name"] for m in found["registered_models"]] == ["fraud-detector"]
+    found = ok(call(platform, "GET", "registered-models/search", params={"filter": "tags.a = '1'"}))
+    assert [m["name"] for m in found["registered_models"]] == ["fraud-detector"]
+    page = ok(call(platform, "GET", "registered-models/search", params={"max_results": 1}))
+    assert [m["name"] for m in page["registered_models"]] == ["fraud-detector"] and page["next_page_token"]
+    page = ok(call(platform, "GET", "registered-models/search",
+                   params={"max_results": 1, "page_token": page["next_page_token"]}))
+    assert [m["name"] for m in page["registered_models"]] == ["other-model"]
+    vs = ok(call(platform, "GET", "model-versions/search",
+                 params={"filter": f"name = 'fraud-detector' AND run_id = '{rid}' AND version_number > 1"}))
+    assert [v["version"] for v in vs["model_versions"]] == ["2"]
+    vs = ok(call(platform, "GET", "model-versions/search", params={"filter": "tags.ok = 'yes'"}))
+    assert [v["version"] for v in vs["model_versions"]] == ["1"]
+    err(call(platform, "GET", "model-versions/search", params={"filter": "bogus = 1"}), 400, "INVALID_PARAMETER_VALUE")
+
+    # rename moves versions and aliases; errors as MLflow gives them
+    ok(call(platform, "POST", "registered-models/rename", json={"name": "fraud-detector", "new_name": "fraud-v2"}))
+    mv = ok(call(platform, "GET", "registered-models/alias", params={"name": "fraud-v2", "alias": "champion"}))
+    assert mv["model_version"]["name"] == "fraud-v2"
+    err(call(platform, "GET", "registered-models/get", params={"name": "fraud-detector"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    err(call(platform, "POST", "registered-models/rename", json={"name": "fraud-v2", "new_name": "other-model"}),
+        400, "RESOURCE_ALREADY_EXISTS")
+    err(call(platform, "GET", "model-versions/get", params={"name": "fraud-v2", "version": "7"}),
+        404, "RESOURCE_DOES_NOT_EXIST")
+    err(call(platform, "GET", "model-versions/get", params={"name": "fraud-v2", "version": "x"}),
+        400, "INVALID_PARAMETER_VALUE")
+    err(call(platform, "POST", "model-versions/create", json={"name": "nope", "source": source}),
+        404, "RESOURCE_DOES_NOT_EXIST")
+    err(call(platform, "POST", "model-versions/create", json={"name": "fraud-v2"}), 400, "INVALID_PARAMETER_VALUE")
+    err(call(platform, "POST", "model-versions/create", json={"name": "fraud-v2", "source": "mlflow-artifacts:/1/../../x"}),
+        400, "INVALID_PARAMETER_VALUE")
+    err(call(platform, "POST", "model-versions/create", json={"name": "fraud-v2", "source": source, "run_id": "f" * 32}),
+        404, "RESOURCE_DOES_NOT_EXIST")
+
+    # deleting a version drops its aliases; deleting the model drops everything
+    ok(call(platform, "DELETE", "model-versions/delete", json={"name": "fraud-v2", "version": "1"}))
+    err(call(platform, "GET", "registered-models/alias", params={"name": "fraud-v2", "alias": "champion"}),
+        400, "INVALID_PARAMETER_VALUE")
+    v3 = ok(call(platform, "POST", "model-versions/create", json={"name": "fraud-v2", "source": source}))
+    assert v3["model_version"]["version"] == "3" and "run_id" not in v3["model_version"]
+    ok(call(platform, "DELETE", "registered-models/delete", json={"name": "fraud-v2"}))
+    err(call(platform, "GET", "registered-models/get", params={"name": "fraud-v2"}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert ok(call(platform, "GET", "model-versions/search", params={"filter": "name = 'fraud-v2'"})) == {}
+
+
+def test_cli_runs_and_models(platform):
+    exp = ok(call(platform, "POST", "experiments/create", json={"name": "fraud"}))["experiment_id"]
+    other = ok(call(platform, "POST", "experiments/create", json={"name": "other"}))["experiment_id"]
+    rid = new_run(platform, exp, run_name="good", tags=[{"key": "skiff.workflow", "value": "wf-1"}])
+    ok(call(platform, "POST", "runs/log-metric", json={"run_id": rid, "key": "auc", "value": 0.95, "timestamp": 1}))
+    low = new_run(platform, exp, run_name="weak")
+    ok(call(platform, "POST", "runs/log-metric", json={"run_id": low, "key": "auc", "value": 0.6, "timestamp": 1}))
+    elsewhere = new_run(platform, other, run_name="elsewhere")
+    ok(platform.api("PUT", f"{ART}/{exp}/{rid}/artifacts/model/MLmodel", data=b"flavors: {}\n"))
+
+    out = platform.cli("runs", "list", check=0).stdout
+    assert rid in out and low in out and elsewhere in out and "wf-1" in out and "RUN ID" in out
+    out = platform.cli("runs", "list", "--experiment", "fraud", "--filter", "metrics.auc > 0.9", check=0).stdout
+    assert rid in out and low not in out and elsewhere not in out
+    runs = json.loads(platform.cli("runs", "list", "--experiment", "other", "-o", "json", check=0).stdout)
+    assert [r["info"]["run_id"] for r in runs["runs"]] == [elsewhere]
+    r = platform.cli("runs", "list", "--experiment", "nope")
+    assert r.returncode == 1 and "no experiment named 'nope'" in r.stderr
+    r = platform.cli("runs", "list", "--filter", "metrics.auc >> 1")
+    assert r.returncode == 2 and "invalid filter" in r.stderr
+    got = json.loads(platform.cli("runs", "get", rid, "-o", "json", check=0).stdout)
+    assert got["info"]["run_id"] == rid and got["data"]["metrics"][0]["key"] == "auc"
+    assert "run_name: good" in platform.cli("runs", "get", rid, check=0).stdout
+    r = platform.cli("runs", "get", "f" * 32)
+    assert r.returncode == 1 and f"Run with id={'f' * 32} not found" in r.stderr
+    assert platform.cli("runs", "get", "../x").returncode == 2
+    assert platform.cli("runs").returncode == 2
+    assert "skiff runs list" in platform.cli("runs", "--help", check=0).stdout
+
+    out = platform.cli("models", "register", "--run", rid, "--path", "model", "--name", "fraud-detector",
+                       check=0).stdout
+    assert "registered fraud-detector version 1" in out
+    out = platform.cli("models", "register", "--run", rid, "--path", "model", "--name", "fraud-detector",
+                       check=0).stdout
+    assert "version 2" in out
+    assert "models:/fraud-detector@champion -> version 1" in platform.cli(
+        "models", "alias", "fraud-detector", "1", "champion", check=0).stdout
+    mv = ok(call(platform, "GET", "registered-models/alias",
+                 params={"name": "fraud-detector", "alias": "champion"}))["model_version"]
+    assert mv["source"] == f"mlflow-artifacts:/{exp}/{rid}/artifacts/model" and mv["run_id"] == rid
+    out = platform.cli("models", "list", check=0).stdout
+    assert "fraud-detector" in out and "champion=v1" in out
+    m = json.loads(platform.cli("models", "get", "fraud-detector", "-o", "json", check=0).stdout)
+    assert [v["version"] for v in m["versions"]] == ["2", "1"]
+    assert m["aliases"] == [{"alias": "champion", "version": "1"}]
+    assert "name: fraud-detector" in platform.cli("models", "get", "fraud-detector", check=0).stdout
+    r = platform.cli("models", "get", "nope")
+    assert r.returncode == 1 and "Registered Model with name=nope not found" in r.stderr
+    r = platform.cli("models", "alias", "fraud-detector", "1", "latest")
+    assert r.returncode == 2 and "reserved" in r.stderr
+    r = platform.cli("models", "alias", "fraud-detector", "9", "x")
+    assert r.returncode == 1 and "version=9" in r.stderr
+    assert platform.cli("models", "register", "--run", rid).returncode == 2
+    assert "skiff models alias" in platform.cli("help", "models", check=0).stdout
+    ok(call(platform, "POST", "registered-models/create", json={"name": "a b'c"}))
+    m = json.loads(platform.cli("models", "get", "a b'c", "-o", "json", check=0).stdout)
+    assert m["name"] == "a b'c" and m["versions"] == []

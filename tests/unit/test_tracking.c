@@ -199,18 +199,22 @@ static int count_cb(void *ctx, const struct skiff_store_val *cols, size_t ncols,
 
 static void test_open_twice(void **state)
 {
-    char dir[64], db[PATH_MAX];
+    char dir[64], db[PATH_MAX], blobdir[PATH_MAX];
     struct skiff_err err = SKIFF_ERR_INIT;
     struct skiff_store *s;
-    struct skiff_tracking *t1, *t2;
+    struct skiff_blob *blob;
+    struct skiff_tracking *t1, *t2, *t3;
     struct count c = {0, 0};
     size_t n;
 
     assert_non_null(test_tmpdir(dir, sizeof dir, "tracking"));
     snprintf(db, sizeof db, "%s/skiff.db", dir);
+    snprintf(blobdir, sizeof blobdir, "%s/artifacts", dir);
     assert_int_equal(skiff_store_open(db, &s, &err), 0);
-    assert_int_equal(skiff_tracking_open(s, &t1, &err), 0);
-    assert_int_equal(skiff_tracking_open(s, &t2, &err), 0);
+    assert_int_equal(skiff_blob_open(blobdir, &blob, &err), 0);
+    assert_int_equal(skiff_tracking_open(s, blob, &t1, &err), 0);
+    assert_int_equal(skiff_tracking_open(s, blob, &t2, &err), 0);
+    assert_int_equal(skiff_tracking_open(s, NULL, &t3, &err), SKIFF_EINVAL);
     assert_int_equal(skiff_store_query(s, "SELECT count(*) FROM tracking_experiments", NULL, 0,
                                        count_cb, &c, &err), 0);
     assert_int_equal(c.v, 1);
@@ -219,6 +223,121 @@ static void test_open_twice(void **state)
     skiff_tracking_close(t1);
     skiff_tracking_close(t2);
     skiff_tracking_close(NULL);
+    skiff_blob_close(blob);
+    skiff_store_close(s);
+    test_rmtree(dir);
+}
+
+/* ---- model URI resolution ---- */
+
+static void exec_ok(struct skiff_store *s, const char *sql)
+{
+    struct skiff_err err = SKIFF_ERR_INIT;
+    if (skiff_store_exec(s, sql, NULL, 0, NULL, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+static void expect_path(struct skiff_tracking *t, const char *uri, const char *want)
+{
+    struct skiff_err err = SKIFF_ERR_INIT;
+    char got[PATH_MAX];
+
+    if (skiff_tracking_resolve_uri(t, uri, got, sizeof got, &err) != 0)
+        fail_msg("%s: %s", uri, err.msg);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s: got '%s', want '%s'", uri, got, want);
+}
+
+static void expect_fail(struct skiff_tracking *t, const char *uri, int code, const char *msg)
+{
+    struct skiff_err err = SKIFF_ERR_INIT;
+    char got[PATH_MAX];
+
+    if (skiff_tracking_resolve_uri(t, uri, got, sizeof got, &err) != code)
+        fail_msg("%s: want error %d, got %d (%s)", uri, code, err.code, err.msg);
+    if (msg && !strstr(err.msg, msg))
+        fail_msg("%s: message '%s' lacks '%s'", uri, err.msg, msg);
+}
+
+static void test_resolve_uri(void **state)
+{
+    char dir[64], db[PATH_MAX], blobdir[PATH_MAX], root[PATH_MAX], want[PATH_MAX + 128];
+    char small[8];
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_store *s;
+    struct skiff_blob *blob;
+    struct skiff_tracking *t;
+    const char *run = "0123456789abcdef0123456789abcdef";
+
+    assert_non_null(test_tmpdir(dir, sizeof dir, "tracking-uri"));
+    snprintf(db, sizeof db, "%s/skiff.db", dir);
+    snprintf(blobdir, sizeof blobdir, "%s/artifacts", dir);
+    assert_int_equal(skiff_store_open(db, &s, &err), 0);
+    assert_int_equal(skiff_blob_open(blobdir, &blob, &err), 0);
+    assert_int_equal(skiff_tracking_open(s, blob, &t, &err), 0);
+    assert_non_null(realpath(blobdir, root));
+
+    /* a run of experiment 0 and a model with three versions:
+     * 1 in Production (alias champion), 2 in Staging from runs:/, 3 None
+     * pointing at version 1 via models:/ */
+    exec_ok(s, "INSERT INTO tracking_runs VALUES ('0123456789abcdef0123456789abcdef', 0, 'r',"
+               " 'u', 'FINISHED', 1, 2, 'mlflow-artifacts:/0/0123456789abcdef0123456789abcdef"
+               "/artifacts', 'active')");
+    exec_ok(s, "INSERT INTO tracking_registered_models VALUES ('fraud-detector', 1, 1, NULL)");
+    exec_ok(s, "INSERT INTO tracking_model_versions VALUES ('fraud-detector', 1, 1, 1, '',"
+               " 'Production', 'src1', 'mlflow-artifacts:/0/0123456789abcdef0123456789abcdef"
+               "/artifacts/model', NULL, '', 'READY')");
+    exec_ok(s, "INSERT INTO tracking_model_versions VALUES ('fraud-detector', 2, 2, 2, '',"
+               " 'Staging', 'src2', 'runs:/0123456789abcdef0123456789abcdef/model2', NULL, '',"
+               " 'READY')");
+    exec_ok(s, "INSERT INTO tracking_model_versions VALUES ('fraud-detector', 3, 3, 3, '',"
+               " 'None', 'src3', 'models:/fraud-detector/1', NULL, '', 'READY')");
+    exec_ok(s, "INSERT INTO tracking_model_aliases VALUES ('fraud-detector', 'champion', 1)");
+    /* two versions pointing at each other: a loop */
+    exec_ok(s, "INSERT INTO tracking_registered_models VALUES ('loop', 1, 1, NULL)");
+    exec_ok(s, "INSERT INTO tracking_model_versions VALUES ('loop', 1, 1, 1, '', 'None', 's',"
+               " 'models:/loop/2', NULL, '', 'READY')");
+    exec_ok(s, "INSERT INTO tracking_model_versions VALUES ('loop', 2, 1, 1, '', 'None', 's',"
+               " 'models:/loop/1', NULL, '', 'READY')");
+
+    snprintf(want, sizeof want, "%s/mlflow/0/%s/artifacts/model", root, run);
+    expect_path(t, "models:/fraud-detector/1", want);
+    expect_path(t, "models:/fraud-detector@champion", want);
+    expect_path(t, "models:/fraud-detector/production", want);
+    expect_path(t, "models:/fraud-detector/3", want);       /* via models:/fraud-detector/1 */
+    expect_path(t, "runs:/0123456789abcdef0123456789abcdef/model", want);
+    expect_path(t, "mlflow-artifacts:/0/0123456789abcdef0123456789abcdef/artifacts/model", want);
+    expect_path(t, "mlflow-artifacts://localhost:5000/0/0123456789abcdef0123456789abcdef"
+                   "/artifacts/model", want);
+    snprintf(want, sizeof want, "%s/mlflow/0/%s/artifacts/model2", root, run);
+    expect_path(t, "models:/fraud-detector/Staging", want);
+    snprintf(want, sizeof want, "%s/mlflow/0/%s/artifacts/model", root, run);
+    expect_path(t, "models:/fraud-detector/latest", want);   /* version 3 -> version 1 */
+    expect_path(t, "models:/fraud-detector@latest", want);
+    snprintf(want, sizeof want, "%s/some/file.bin", root);
+    expect_path(t, "some/file.bin", want);
+    expect_path(t, "/opt/models/x.json", "/opt/models/x.json");
+    expect_path(t, "file:///opt/models/x.json", "/opt/models/x.json");
+
+    expect_fail(t, "models:/fraud-detector@nope", SKIFF_EINVAL, "alias nope not found");
+    expect_fail(t, "models:/fraud-detector/9", SKIFF_ENOTFOUND, "version=9");
+    expect_fail(t, "models:/unknown/1", SKIFF_ENOTFOUND, "name=unknown");
+    expect_fail(t, "models:/fraud-detector/Archived", SKIFF_ENOTFOUND, "no version in stage");
+    expect_fail(t, "models:/fraud-detector/bogus", SKIFF_EINVAL, "not a version");
+    expect_fail(t, "models:/fraud-detector", SKIFF_EINVAL, "invalid model URI");
+    expect_fail(t, "models:/a/b/1", SKIFF_EINVAL, "invalid model URI");
+    expect_fail(t, "models:/@x", SKIFF_EINVAL, "invalid model URI");
+    expect_fail(t, "models:/loop/1", SKIFF_EINVAL, "hops");
+    expect_fail(t, "runs:/ffffffffffffffffffffffffffffffff/m", SKIFF_ENOTFOUND, "not found");
+    expect_fail(t, "runs:/0123456789abcdef0123456789abcdef/../../x", SKIFF_EINVAL, "..");
+    expect_fail(t, "mlflow-artifacts:/0/../../../etc/passwd", SKIFF_EINVAL, NULL);
+    expect_fail(t, "../etc/passwd", SKIFF_EINVAL, NULL);
+    expect_fail(t, "s3://bucket/x", SKIFF_EINVAL, "unknown scheme");
+    assert_int_equal(skiff_tracking_resolve_uri(t, "/a/long/path", small, sizeof small, &err),
+                     SKIFF_EINVAL);
+
+    skiff_tracking_close(t);
+    skiff_blob_close(blob);
     skiff_store_close(s);
     test_rmtree(dir);
 }
@@ -234,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_page_tokens),
         cmocka_unit_test(test_error_format),
         cmocka_unit_test(test_open_twice),
+        cmocka_unit_test(test_resolve_uri),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
