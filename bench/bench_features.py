@@ -12,8 +12,12 @@ Figures:
 - peak memory of each (ru_maxrss).
 Each figure is the best of BENCH_RUNS (default 3) alternating runs.
 
-Sizes from the environment (defaults 1M x 100k): BENCH_FEATURE_ROWS,
-BENCH_ENTITY_ROWS, BENCH_ENTITIES. Usage: bench/bench_features.py [build/skiff]
+Sizes: `--size N` feature rows (suffix k or M; default 1M), N/10 entity
+rows, min(N/10, 100k) keys: `--size 10M` is the issue's 10M x 1M over 100k
+keys. BENCH_FEATURE_ROWS, BENCH_ENTITY_ROWS, BENCH_ENTITIES override each.
+The data are generated once into /tmp/skiff-bench-features-<sizes>/ (or
+`--data DIR`) and reused by later runs of the same sizes.
+Usage: bench/bench_features.py [build/skiff] [--size 10M] [--data DIR]
 """
 import json
 import os
@@ -28,10 +32,25 @@ import pandas as pd
 
 from common import table
 
-SKIFF = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/skiff")
-FEATURE_ROWS = int(os.environ.get("BENCH_FEATURE_ROWS", "1000000"))
-ENTITY_ROWS = int(os.environ.get("BENCH_ENTITY_ROWS", "100000"))
-ENTITIES = int(os.environ.get("BENCH_ENTITIES", str(max(FEATURE_ROWS // 10, 1))))
+
+def parse_size(text):
+    mult = {"k": 1000, "K": 1000, "m": 1000000, "M": 1000000}
+    return int(float(text[:-1]) * mult[text[-1]]) if text[-1] in mult else int(text)
+
+
+ARGS = {"skiff": "build/skiff", "--size": "1M", "--data": None}
+_argv = sys.argv[1:]
+while _argv:
+    a = _argv.pop(0)
+    if a in ("--size", "--data") and _argv:
+        ARGS[a] = _argv.pop(0)
+    else:
+        ARGS["skiff"] = a
+SKIFF = os.path.abspath(ARGS["skiff"])
+_N = parse_size(ARGS["--size"])
+FEATURE_ROWS = int(os.environ.get("BENCH_FEATURE_ROWS", str(_N)))
+ENTITY_ROWS = int(os.environ.get("BENCH_ENTITY_ROWS", str(max(FEATURE_ROWS // 10, 1))))
+ENTITIES = int(os.environ.get("BENCH_ENTITIES", str(max(min(FEATURE_ROWS // 10, 100000), 1))))
 T0 = 1795737600
 SPAN = 30 * 86400
 TTL = 7 * 86400
@@ -152,22 +171,29 @@ def run_skiff(d):
 
 
 def main():
-    with tempfile.TemporaryDirectory(prefix="skiff-bench-features-") as d:
-        make_data(d)
-        # best of RUNS each, alternating, so that neither pays alone for the page cache
-        # or for the writeback of the files just generated
-        ss, ps = [], []
-        for _ in range(RUNS):
-            ss.append(run_skiff(d))
-            ps.append(run_pandas(d))
-        s = {k: min(x[k] for x in ss) for k in ss[0]}
-        p = {k: min(x[k] for x in ps) for k in ps[0]}
-        # both outputs hold the same rows in the same order
-        a = pd.read_csv(d + "/skiff_out.csv")
-        b = pd.read_csv(d + "/pandas_out.csv")
-        assert len(a) == len(b) == ENTITY_ROWS
-        assert (a["f1"].fillna(-1) == b["f1"].fillna(-1)).all()
-        size = os.path.getsize(d + "/features.csv") + os.path.getsize(d + "/entities.csv")
+    d = ARGS["--data"] or os.path.join(tempfile.gettempdir(),
+                                       f"skiff-bench-features-{FEATURE_ROWS}x{ENTITY_ROWS}x{ENTITIES}")
+    os.makedirs(d, exist_ok=True)
+    marker = os.path.join(d, "sizes.json")
+    sizes = json.dumps([FEATURE_ROWS, ENTITY_ROWS, ENTITIES])
+    if not os.path.exists(marker) or open(marker).read() != sizes:
+        make_data(d)   # generated once, reused by later runs of these sizes
+        with open(marker, "w") as f:
+            f.write(sizes)
+    # best of RUNS each, alternating, so that neither pays alone for the page cache
+    # or for the writeback of the files just generated
+    ss, ps = [], []
+    for _ in range(RUNS):
+        ss.append(run_skiff(d))
+        ps.append(run_pandas(d))
+    s = {k: min(x[k] for x in ss) for k in ss[0]}
+    p = {k: min(x[k] for x in ps) for k in ps[0]}
+    # both outputs hold the same rows in the same order
+    a = pd.read_csv(d + "/skiff_out.csv")
+    b = pd.read_csv(d + "/pandas_out.csv")
+    assert len(a) == len(b) == ENTITY_ROWS
+    assert (a["f1"].fillna(-1) == b["f1"].fillna(-1)).all()
+    size = os.path.getsize(d + "/features.csv") + os.path.getsize(d + "/entities.csv")
     print(table(f"Point-in-time join: {FEATURE_ROWS:,} feature rows x {ENTITY_ROWS:,} entity rows "
                 f"({ENTITIES:,} keys, 7 features, CSV {size / 2**20:.0f} MiB)",
                 f"pandas {pd.__version__} (sort_values + merge_asof)", [

@@ -11,7 +11,7 @@ PACKAGES=(
   # libraries (DESIGN.md's dependency table)
   libfyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
   libsqlite3-dev libpq-dev liblmdb-dev libhiredis-dev libsodium-dev
-  libgit2-dev libxgboost-dev
+  libgit2-dev libxgboost-dev zlib1g-dev
   # tests and their oracles
   libcmocka-dev python3 python3-pytest python3-requests python3-prometheus-client
   python3-jwt python3-cryptography
@@ -20,6 +20,8 @@ PACKAGES=(
   prometheus redis-server postgresql
   # benchmarks and process inspection
   procps hyperfine
+  # drift report screenshot test (tests/e2e/test_drift.py)
+  chromium
 )
 
 missing=()

@@ -23,6 +23,8 @@
 #include <stdio.h>
 
 struct skiff_err;
+struct skiff_route;
+typedef struct json_t json_t;
 
 /* ---- values and tables ---- */
 
@@ -108,11 +110,17 @@ struct skiff_feat_csv_opts {
     bool keep_text;            /* typed columns also keep each cell's text (off/pool), which
                                   skiff_feat_csv_write then writes back unchanged */
     size_t max_bytes;          /* cap on the file's size, 0 = 16 GiB */
+    size_t chunk_bytes;        /* a file is read and parsed this many bytes at a time, so
+                                  memory is the table plus one chunk; 0 = 32 MiB */
+    bool progress;             /* a progress bar on stderr while reading (the caller
+                                  decides: the CLI sets it when stderr is a terminal) */
 };
 
 /* Reads a CSV file with a header row into a typed table; `path` may also be
- * a folder, whose *.csv files (same columns) are read in name order as one
- * table. Fields are
+ * a folder, whose *.csv and *.csv.gz files (same columns) are read in name
+ * order as one table. A gzip file (recognised by its content, whatever its
+ * name; concatenated members too) is decompressed on the way, and
+ * max_bytes then caps the decompressed size. Fields are
  * separated by commas; a field in double quotes may hold commas, newlines
  * and doubled quotes (""); CRLF line ends are accepted; an empty cell is
  * null. Values parse by their column's type: integers in range, decimals
@@ -159,9 +167,17 @@ struct skiff_feat_entity {
     enum skiff_feat_type type;     /* valueType, STRING when not given */
 };
 
+/* Where a DataSource's rows come from: a CSV file or folder (path set), or
+ * PostgreSQL (pg_table or pg_query set). The PostgreSQL connection is never
+ * part of the definition, so no password is ever in YAML: it is the
+ * connection string or URL in SKIFF_FEATURES_POSTGRES_URL when set, else
+ * libpq's own defaults (PGHOST, PGPORT, PGDATABASE, PGUSER, PGSERVICE, and
+ * the password from PGPASSFILE / ~/.pgpass or the service file). */
 struct skiff_feat_source {
     const char *name;
     char *path;                    /* resolved against the defining file's folder */
+    const char *pg_table;          /* postgres: {table: [schema.]name} */
+    const char *pg_query;          /* postgres: {query: SELECT ...} */
     const char *timestamp_field;   /* default "event_timestamp" */
     const char *created_column;    /* NULL when none */
     const char **rename_from, **rename_to;   /* fieldMapping */
@@ -228,6 +244,13 @@ struct skiff_feat_registry;
  * Errors carry file:line:col. Caller frees *out. */
 int skiff_feat_registry_load(const char *path, struct skiff_feat_registry **out,
                              struct skiff_err *err);
+/* As skiff_feat_registry_load over stored objects: `objects` is a JSON
+ * array of resources (other kinds skipped), each validated again; relative
+ * source paths resolve against base_dir. Errors name the object and the
+ * field's path. The registry keeps references to the objects (borrowed
+ * strings): `objects` may be released by the caller. Caller frees *out. */
+int skiff_feat_registry_from_objects(const json_t *objects, const char *base_dir,
+                                     struct skiff_feat_registry **out, struct skiff_err *err);
 void skiff_feat_registry_free(struct skiff_feat_registry *r);
 /* Borrowed, valid until the registry is freed; NULL when absent. */
 const struct skiff_feat_service *skiff_feat_service_get(const struct skiff_feat_registry *r,
@@ -315,6 +338,7 @@ struct skiff_feat_historical_opts {
     bool full_feature_names;   /* "view__feature" instead of "feature" */
     bool skip_bad_rows;        /* skip source rows with bad values (counted) */
     int threads;               /* 0 = 2 */
+    bool progress;             /* progress bars on stderr for reading and joining */
 };
 
 /* Historical retrieval (training data): for each row of `entities` (its
@@ -334,10 +358,56 @@ int skiff_feat_historical(const struct skiff_feat_service *svc,
                           const struct skiff_feat_historical_opts *o,
                           struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err);
 
+/* Reads the columns `o` asks for from a DataSource, whatever its kind (CSV
+ * file or folder, PostgreSQL table or query), as skiff_feat_csv_read does:
+ * the same types, fieldMapping, null and bad-value rules. PostgreSQL rows
+ * are fetched with COPY ... TO STDOUT (FORMAT csv) of the wanted columns,
+ * each cast to text in an ISO, UTC session; a bad value is reported at
+ * "postgres:TABLE" (or "postgres:query"), line = 1 + its row number.
+ * Connection failures are SKIFF_EUNAVAIL, SQL errors SKIFF_EINVAL, both
+ * with the server's message. Caller frees *out. */
+int skiff_feat_source_read(const struct skiff_feat_source *s, const struct skiff_feat_csv_opts *o,
+                           struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err);
+
 /* Reads an entity file: every column kept as STRING (passed through
  * unchanged), event_timestamp as UNIX_TIMESTAMP, and the join keys the
  * service uses typed as their entities' valueType. Caller frees *out. */
 int skiff_feat_entities_read(const struct skiff_feat_service *svc, const char *path,
                              struct skiff_feat_table **out, struct skiff_err *err);
+
+/* ---- plan ---- */
+
+/* The registry's objects (Entity, DataSource, FeatureView, FeatureService
+ * documents as loaded): a JSON array, borrowed until the registry is freed. */
+const json_t *skiff_feat_registry_objects(const struct skiff_feat_registry *r);
+
+/* What applying `local` (objects from files) would change against `stored`
+ * (the platform's objects), matched by kind and name; only spec is
+ * compared. *out is a JSON array, kinds in dependency order (Entity,
+ * DataSource, FeatureView, FeatureService), of
+ *   {"kind", "name", "action": "add" | "change" | "unchanged" | "remove",
+ *    "fields": ["spec.ttl", "spec.fields[0].dtype", ...]}
+ * where "remove" is an object only on the platform (apply keeps it) and
+ * fields lists the paths that differ for "change". Caller json_decref's
+ * *out. SKIFF_ENOMEM is the only error. */
+int skiff_feat_plan(const json_t *local, const json_t *stored, json_t **out,
+                    struct skiff_err *err);
+
+/* Whether applying `local` over `stored` keeps every FeatureService on the
+ * platform working: the objects after the apply (stored ones, replaced by
+ * local ones of the same kind and name) must still resolve (a service's
+ * views and features, a view's entities and source), and each feature a
+ * stored service reads must keep its type. SKIFF_ECONFLICT with the reason
+ * otherwise ("the change breaks FeatureService 'x', which reads
+ * 'user_stats:tx_count_1h' as INT64: it would become DOUBLE"). */
+int skiff_feat_plan_check(const json_t *local, const json_t *stored, struct skiff_err *err);
+
+/* ---- HTTP API ---- */
+
+/* The feature store's route table: POST /api/v1/features/historical
+ * (scope features:read), historical retrieval with the definitions stored
+ * on the platform (docs/features.md). Register with the platform's struct
+ * skiff_store * as ctx. Static; handlers are thread-safe. */
+const struct skiff_route *skiff_feat_routes(size_t *n);
 
 #endif

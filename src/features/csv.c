@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define DEFAULT_MAX_BYTES ((size_t)16 << 30)
 #define FIELD_MAX (64u << 20)     /* one cell may not exceed 64 MiB */
@@ -122,6 +123,92 @@ static bool fast_int(const char *s, size_t n, long long *out)
     return true;
 }
 
+/* Powers of ten that a double holds exactly (10^22 < 2^53 * 2^22 ... every
+ * 10^k up to 10^22 is an exact double: 5^22 < 2^53). */
+static const double exact_pow10[] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* The common decimal cell ("-12.5", "0.123456", "3e-2") without strtod,
+ * correctly rounded by Clinger's fast path: when the digits, without the
+ * point, form an integer m <= 2^53 and the power of ten p has |p| <= 22, m
+ * and 10^|p| are both exact doubles, so one IEEE multiplication or
+ * division gives the correctly rounded m * 10^p, the same double strtod
+ * returns. Anything else (more digits, a large exponent, inf, nan, hex,
+ * spaces) returns false and goes to strtod, the exact fallback.
+ * Worked example: "42.125" -> m 42125, p -3 -> 42125 / 1e3 = 42.125;
+ * "0.1" -> 1 / 1e1, the double nearest 0.1, as strtod gives;
+ * "1e23" -> p 23 > 22 -> strtod. */
+static bool fast_double(const char *s, size_t n, double *out)
+{
+    const char *p = s, *end = s + n;
+    uint64_t m = 0;
+    int exp10 = 0, ndigits = 0;
+    bool neg = false, any = false;
+
+    if (p < end && (*p == '-' || *p == '+'))
+        neg = *p++ == '-';
+    for (; p < end && *p >= '0' && *p <= '9'; p++, any = true) {
+        if (m == 0 && *p == '0')
+            continue;   /* leading zeros add no precision */
+        if (++ndigits > 19)
+            return false;
+        m = m * 10 + (uint64_t)(*p - '0');
+    }
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, any = true) {
+            exp10--;
+            if (m == 0 && *p == '0')
+                continue;
+            if (++ndigits > 19)
+                return false;
+            m = m * 10 + (uint64_t)(*p - '0');
+        }
+    }
+    if (!any)
+        return false;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int e = 0;
+        bool eneg = false, edig = false;
+        p++;
+        if (p < end && (*p == '-' || *p == '+'))
+            eneg = *p++ == '-';
+        for (; p < end && *p >= '0' && *p <= '9'; p++, edig = true)
+            if ((e = e * 10 + (*p - '0')) > 1000)
+                return false;
+        if (!edig)
+            return false;
+        exp10 += eneg ? -e : e;
+    }
+    if (p != end || m > ((uint64_t)1 << 53) || exp10 < -22 || exp10 > 22)
+        return false;
+    *out = exp10 < 0 ? (double)m / exact_pow10[-exp10] : (double)m * exact_pow10[exp10];
+    if (neg)
+        *out = -*out;
+    return true;
+}
+
+/* Epoch seconds or milliseconds, the common integer timestamp cell, read as
+ * skiff_time_parse reads it (1 to 16 digits, an optional '-'; 13 digits or
+ * more are milliseconds) without its scans for '-' and ':'. */
+static bool fast_epoch(const char *s, size_t n, int64_t *out)
+{
+    bool neg = n && s[0] == '-';
+    int64_t v = 0;
+    size_t i = neg, digits = n - neg;
+    if (digits == 0 || digits > 16)
+        return false;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    v = digits >= 13 ? v * 1000 : v * SKIFF_US_PER_SEC;
+    *out = neg ? -v : v;
+    return true;
+}
+
 /* Parses f's text as column col's type into row `row`. Returns 0, or
  * SKIFF_EPARSE with the position. */
 static int set_cell(struct skiff_feat_table *t, size_t row, size_t col, const struct field *f,
@@ -159,9 +246,12 @@ static int set_cell(struct skiff_feat_table *t, size_t row, size_t col, const st
     }
     case SKIFF_FEAT_DOUBLE:
     case SKIFF_FEAT_FLOAT: {
-        double v = strtod(s, &end);
-        if (end == s || *end || isspace((unsigned char)*s))
-            goto bad;
+        double v;
+        if (!fast_double(s, f->buf->len, &v)) {
+            v = strtod(s, &end);
+            if (end == s || *end || isspace((unsigned char)*s))
+                goto bad;
+        }
         c->f64[row] = c->type == SKIFF_FEAT_FLOAT ? (double)(float)v : v;
         break;
     }
@@ -174,7 +264,7 @@ static int set_cell(struct skiff_feat_table *t, size_t row, size_t col, const st
             goto bad;
         break;
     case SKIFF_FEAT_UNIX_TIMESTAMP:
-        if (skiff_time_parse(s, &c->i64[row], NULL))
+        if (!fast_epoch(s, f->buf->len, &c->i64[row]) && skiff_time_parse(s, &c->i64[row], NULL))
             return skiff_err_at(err, SKIFF_EPARSE, name, f->line, f->col,
                                 "column '%s': \"%.64s\" is not a timestamp (want RFC 3339 such "
                                 "as 2026-11-27T09:14:02Z, or epoch seconds or milliseconds)",
@@ -209,6 +299,7 @@ struct rows_job {
     size_t nskipped;
     int rc;
     struct skiff_err err;
+    int end_line;    /* the cursor's line where parsing stopped */
 };
 
 static void *parse_rows(void *arg)
@@ -219,7 +310,7 @@ static void *parse_rows(void *arg)
     const long *map = j->map;
     const bool *req = j->req;
     const struct skiff_feat_csv_opts *o = j->o;
-    size_t nheader = j->nheader, ncols = t->ncols;
+    size_t nheader = j->nheader;
     const char *name = c.name;
     struct skiff_err *err = &j->err;
     struct skiff_buf fb;
@@ -241,9 +332,7 @@ static void *parse_rows(void *arg)
         if ((rc = skiff_feat_table_grow(t, 1, err)))
             goto out;
         t->nrows = row;   /* counted once the row is complete */
-        t->line[row] = (size_t)line;
-        for (size_t i = 0; i < ncols; i++)
-            t->cols[i].valid[row] = 0;
+        t->line[row] = (size_t)line;   /* grow made the row's cells null */
         do {
             if ((rc = next_field(&c, &f, err)))
                 goto out;
@@ -272,6 +361,7 @@ static void *parse_rows(void *arg)
     }
 out:
     j->rc = rc;
+    j->end_line = c.line;
     skiff_buf_release(&fb);
     return NULL;
 }
@@ -288,9 +378,9 @@ static int append_rows(struct skiff_feat_table *dst, const struct skiff_feat_tab
 static int parse_body(const struct cursor *c, struct skiff_feat_table *t, const char **names,
                       const enum skiff_feat_type *types, const long *map, const bool *req,
                       size_t nheader, const struct skiff_feat_csv_opts *o, size_t *nskipped,
-                      struct skiff_err *err)
+                      int *end_line, struct skiff_err *err)
 {
-    struct rows_job a = {*c, t, map, req, nheader, o, 0, 0, SKIFF_ERR_INIT}, b = a;
+    struct rows_job a = {*c, t, map, req, nheader, o, 0, 0, SKIFF_ERR_INIT, c->line}, b = a;
     size_t len = (size_t)(c->end - c->p);
     const char *cut = NULL;
     pthread_t tid;
@@ -329,8 +419,135 @@ static int parse_body(const struct cursor *c, struct skiff_feat_table *t, const 
         rc = append_rows(t, b.t, err);
     }
     *nskipped = a.nskipped + (b.t != t ? b.nskipped : 0);
+    *end_line = b.t != t ? b.end_line : a.end_line;
     if (b.t != t)
         skiff_feat_table_free(b.t);
+    return rc;
+}
+
+/* A CSV being parsed, header first, then its rows in one or more pieces
+ * (a file is read in chunks; see read_file). */
+struct parser {
+    const char *name;
+    const struct skiff_feat_csv_opts *o;
+    char **header;
+    size_t nheader, ncols, nskipped;
+    const char **names;
+    enum skiff_feat_type *types;
+    long *map;    /* header index -> table column, -1 = not read */
+    bool *req;    /* per table column: empty is an error */
+    struct skiff_feat_table *t;
+    int line;     /* of the next record */
+};
+
+static void parser_release(struct parser *ps)
+{
+    for (size_t h = 0; h < ps->nheader; h++)
+        free(ps->header[h]);
+    free(ps->header);
+    free(ps->names);
+    free(ps->types);
+    free(ps->req);
+    free(ps->map);
+    skiff_feat_table_free(ps->t);
+}
+
+/* Reads the header row at c (which it advances) and makes the table. */
+static int parser_header(struct parser *ps, struct cursor *c, struct skiff_err *err)
+{
+    const struct skiff_feat_csv_opts *o = ps->o;
+    struct skiff_buf fb;
+    struct field f = {&fb, 0, 0, false, false};
+    size_t hcap = 0;
+    int rc = 0;
+
+    skiff_buf_init(&fb, FIELD_MAX);
+    if (c->end - c->p >= 3 && memcmp(c->p, "\xef\xbb\xbf", 3) == 0)   /* a UTF-8 BOM */
+        c->p = c->line_start = c->p + 3;
+    if (c->p == c->end) {
+        rc = skiff_err_at(err, SKIFF_EPARSE, ps->name, 1, 1, "empty file: want a header row");
+        goto out;
+    }
+    do {
+        if ((rc = next_field(c, &f, err)))
+            goto out;
+        if (ps->nheader == hcap) {
+            char **h;
+            hcap = hcap ? hcap * 2 : 16;
+            if (!(h = realloc(ps->header, hcap * sizeof *h)))
+                goto nomem;
+            ps->header = h;
+        }
+        if (!(ps->header[ps->nheader] = strdup(renamed(o, fb.ptr))))
+            goto nomem;
+        ps->nheader++;
+    } while (!f.last);
+
+    if (!(ps->names = calloc(ps->nheader + o->ncols, sizeof *ps->names)) ||
+        !(ps->types = calloc(ps->nheader + o->ncols, sizeof *ps->types)) ||
+        !(ps->req = calloc(ps->nheader + o->ncols, sizeof *ps->req)) ||
+        !(ps->map = malloc(ps->nheader * sizeof *ps->map)))
+        goto nomem;
+    for (size_t h = 0; h < ps->nheader; h++)
+        ps->map[h] = -1;
+    for (size_t i = 0; i < o->ncols; i++) {
+        size_t h = 0;
+        while (h < ps->nheader && strcmp(ps->header[h], o->cols[i].name) != 0)
+            h++;
+        if (h == ps->nheader) {
+            rc = skiff_err_at(err, SKIFF_EINVAL, ps->name, 1, 1, "no column '%s' in the header",
+                              o->cols[i].name);
+            goto out;
+        }
+        if (!o->keep_others && ps->map[h] < 0) {
+            ps->map[h] = (long)ps->ncols;
+            ps->names[ps->ncols] = o->cols[i].name;
+            ps->req[ps->ncols] = o->cols[i].required;
+            ps->types[ps->ncols++] = o->cols[i].type;
+        }
+    }
+    /* keeping every column: header order, the wanted ones typed */
+    for (size_t h = 0; o->keep_others && h < ps->nheader; h++) {
+        ps->map[h] = (long)ps->ncols;
+        ps->names[ps->ncols] = ps->header[h];
+        ps->types[ps->ncols] = SKIFF_FEAT_STRING;
+        for (size_t i = 0; i < o->ncols; i++)
+            if (strcmp(ps->header[h], o->cols[i].name) == 0) {
+                ps->types[ps->ncols] = o->cols[i].type;
+                ps->req[ps->ncols] = o->cols[i].required;
+            }
+        ps->ncols++;
+    }
+    for (size_t h = 0; h < ps->nheader; h++)
+        for (size_t g = 0; g < h; g++)
+            if ((ps->map[g] >= 0 || ps->map[h] >= 0) &&
+                strcmp(ps->header[g], ps->header[h]) == 0) {
+                rc = skiff_err_at(err, SKIFF_EINVAL, ps->name, 1, 1,
+                                  "column '%s' appears twice", ps->header[h]);
+                goto out;
+            }
+    if ((rc = skiff_feat_table_new(ps->name, ps->names, ps->types, ps->ncols, &ps->t, err)))
+        goto out;
+    for (size_t i = 0; o->keep_text && i < ps->ncols; i++)
+        ps->t->cols[i].has_text = true;
+    ps->line = c->line;
+    goto out;
+nomem:
+    rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'", ps->name);
+out:
+    skiff_buf_release(&fb);
+    return rc;
+}
+
+/* Parses whole records text[0..len) (it must end at a record's end) into
+ * the table. */
+static int parser_rows(struct parser *ps, const char *text, size_t len, struct skiff_err *err)
+{
+    struct cursor c = {text, text + len, text, ps->line, ps->name};
+    size_t nskipped = 0;
+    int rc = parse_body(&c, ps->t, ps->names, ps->types, ps->map, ps->req, ps->nheader, ps->o,
+                        &nskipped, &ps->line, err);
+    ps->nskipped += nskipped;
     return rc;
 }
 
@@ -338,151 +555,194 @@ int skiff_feat_csv_parse(const char *text, size_t len, const char *name,
                          const struct skiff_feat_csv_opts *o, struct skiff_feat_table **out,
                          size_t *skipped, struct skiff_err *err)
 {
+    struct parser ps = {.name = name, .o = o};
     struct cursor c = {text, text + len, text, 1, name};
-    struct skiff_buf fb;
-    struct field f = {&fb, 0, 0, false, false};
-    char **header = NULL;
-    const char **names = NULL;
-    enum skiff_feat_type *types = NULL;
-    long *map = NULL;    /* header index -> table column, -1 = not read */
-    bool *req = NULL;    /* per table column: empty is an error */
-    size_t nheader = 0, hcap = 0, ncols = 0, nskipped = 0;
-    struct skiff_feat_table *t = NULL;
-    int rc = 0;
+    int rc;
 
     *out = NULL;
-    skiff_buf_init(&fb, FIELD_MAX);
-    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)   /* a UTF-8 byte order mark */
-        c.p = c.line_start = text + 3;
-    if (c.p == c.end) {
-        rc = skiff_err_at(err, SKIFF_EPARSE, name, 1, 1, "empty file: want a header row");
-        goto out;
+    if ((rc = parser_header(&ps, &c, err)) == 0 &&
+        (rc = parser_rows(&ps, c.p, (size_t)(c.end - c.p), err)) == 0) {
+        *out = ps.t;
+        ps.t = NULL;
     }
-    do {
-        if ((rc = next_field(&c, &f, err)))
-            goto out;
-        if (nheader == hcap) {
-            char **h;
-            hcap = hcap ? hcap * 2 : 16;
-            if (!(h = realloc(header, hcap * sizeof *h)))
-                goto nomem;
-            header = h;
-        }
-        if (!(header[nheader++] = strdup(renamed(o, fb.ptr))))
-            goto nomem;
-    } while (!f.last);
-
-    if (!(names = calloc(nheader + o->ncols, sizeof *names)) ||
-        !(types = calloc(nheader + o->ncols, sizeof *types)) ||
-        !(req = calloc(nheader + o->ncols, sizeof *req)) ||
-        !(map = malloc(nheader * sizeof *map)))
-        goto nomem;
-    for (size_t h = 0; h < nheader; h++)
-        map[h] = -1;
-    for (size_t i = 0; i < o->ncols; i++) {
-        size_t h = 0;
-        while (h < nheader && strcmp(header[h], o->cols[i].name) != 0)
-            h++;
-        if (h == nheader) {
-            rc = skiff_err_at(err, SKIFF_EINVAL, name, 1, 1, "no column '%s' in the header",
-                              o->cols[i].name);
-            goto out;
-        }
-        if (!o->keep_others && map[h] < 0) {
-            map[h] = (long)ncols;
-            names[ncols] = o->cols[i].name;
-            req[ncols] = o->cols[i].required;
-            types[ncols++] = o->cols[i].type;
-        }
-    }
-    /* keeping every column: header order, the wanted ones typed */
-    for (size_t h = 0; o->keep_others && h < nheader; h++) {
-        map[h] = (long)ncols;
-        names[ncols] = header[h];
-        types[ncols] = SKIFF_FEAT_STRING;
-        for (size_t i = 0; i < o->ncols; i++)
-            if (strcmp(header[h], o->cols[i].name) == 0) {
-                types[ncols] = o->cols[i].type;
-                req[ncols] = o->cols[i].required;
-            }
-        ncols++;
-    }
-    for (size_t h = 0; h < nheader; h++)
-        for (size_t g = 0; g < h; g++)
-            if ((map[g] >= 0 || map[h] >= 0) && strcmp(header[g], header[h]) == 0) {
-                rc = skiff_err_at(err, SKIFF_EINVAL, name, 1, 1, "column '%s' appears twice",
-                                  header[h]);
-                goto out;
-            }
-    if ((rc = skiff_feat_table_new(name, names, types, ncols, &t, err)))
-        goto out;
-    for (size_t i = 0; o->keep_text && i < ncols; i++)
-        t->cols[i].has_text = true;
-
-    if ((rc = parse_body(&c, t, names, types, map, req, nheader, o, &nskipped, err)))
-        goto out;
-    *out = t;
-    t = NULL;
-    goto out;
-nomem:
-    rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'", name);
-out:
     if (skipped)
-        *skipped = nskipped;
-    skiff_feat_table_free(t);
-    for (size_t h = 0; h < nheader; h++)
-        free(header[h]);
-    free(header);
-    free(names);
-    free(types);
-    free(req);
-    free(map);
-    skiff_buf_release(&fb);
+        *skipped = ps.nskipped;
+    parser_release(&ps);
     return rc;
 }
 
+/* ---- reading a file in chunks ---- */
+
+#define CHUNK ((size_t)32 << 20)   /* bytes read and parsed at a time, by default */
+
+/* The end of the last whole record of buf[0..len), which starts at a
+ * record's beginning; NULL when there is none yet. A line end ends a
+ * record unless it is inside quotes: with an even number of '"' before it
+ * (a doubled "" counts twice), it is outside. Worked example: a,"x\ny"\nb
+ * -> the last '\n' (before b) has 2 quotes before it: a record end; the
+ * first has 1: inside "x\ny". */
+static const char *last_record_end(const char *buf, size_t len)
+{
+    const char *nl = memrchr(buf, '\n', len);
+    size_t quotes = 0;
+    if (!nl)
+        return NULL;
+    for (const char *q = buf; (q = memchr(q, '"', (size_t)(nl - q))) != NULL; q++)
+        quotes++;
+    while (quotes % 2) {
+        /* inside quotes: step back to an earlier line end, uncounting the quotes passed */
+        const char *prev = memrchr(buf, '\n', (size_t)(nl - buf));
+        if (!prev)
+            return NULL;
+        for (const char *q = prev; (q = memchr(q, '"', (size_t)(nl - q))) != NULL; q++)
+            quotes--;
+        nl = prev;
+    }
+    return nl + 1;
+}
+
+/* Where the bytes come from: a plain file or a gzip stream. */
+struct input {
+    int fd;
+    gzFile gz;
+    const char *path;
+};
+
+/* Reads up to n bytes; 0 at the end. A truncated or corrupt gzip file is
+ * an error, not a short file: zlib reports a truncated one as a short read
+ * with Z_BUF_ERROR ("unexpected end of file") left behind. */
+static int input_read(struct input *in, char *buf, size_t n, size_t *got, struct skiff_err *err)
+{
+    int zerr;
+    *got = 0;
+    if (!in->gz) {
+        for (;;) {
+            ssize_t r = read(in->fd, buf, n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return skiff_err_sys(err, SKIFF_EIO, "cannot read '%s'", in->path);
+            *got = (size_t)r;
+            return 0;
+        }
+    }
+    int r = gzread(in->gz, buf, n > (1u << 30) ? 1u << 30 : (unsigned)n);
+    const char *msg = gzerror(in->gz, &zerr);
+    if (r < 0 || (r == 0 && zerr != Z_OK))
+        return skiff_err_set(err, SKIFF_EPARSE, "'%s' is not a valid gzip file: %s", in->path,
+                             zerr == Z_ERRNO ? strerror(errno) : msg);
+    *got = (size_t)r;
+    return 0;
+}
+
+/* Whether fd starts with gzip's magic bytes 1f 8b: the content decides, not
+ * the name, so a gzipped file named .csv reads too. */
+static bool is_gzip(int fd)
+{
+    unsigned char m[2];
+    return pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+}
+
+/* Reads a file (plain or gzip) CHUNK bytes at a time: each read is cut at
+ * its last whole record, those records are parsed into the table, and the
+ * rest moves to the front of the buffer for the next read. Memory is the
+ * table (only the wanted columns) plus one chunk, whatever the file's size.
+ * max caps the bytes read (decompressed, for gzip). */
 static int read_file(const char *path, const struct skiff_feat_csv_opts *o,
                      struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err)
 {
-    size_t max = o->max_bytes ? o->max_bytes : DEFAULT_MAX_BYTES, got = 0;
+    size_t max = o->max_bytes ? o->max_bytes : DEFAULT_MAX_BYTES, len = 0;
+    size_t cap = o->chunk_bytes ? o->chunk_bytes : CHUNK;
+    size_t total = 0, got = 0;
+    struct parser ps = {.name = path, .o = o};
+    struct input in = {-1, NULL, path};
+    struct features__progress bar;
     struct stat st;
-    char *text = NULL;
-    int fd, rc;
+    const char *base = strrchr(path, '/');
+    char label[64];
+    uint64_t shown_off = 0;
+    bool header = false, eof = false;
+    char *buf = NULL;
+    int rc = 0;
 
     *out = NULL;
     if (skipped)
         *skipped = 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    if ((in.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return skiff_err_sys(err, errno == ENOENT ? SKIFF_EINVAL : SKIFF_EIO,
                              "cannot open '%s'", path);
-    if (fstat(fd, &st) != 0) {
-        rc = skiff_err_sys(err, SKIFF_EIO, "cannot read '%s'", path);
-        goto out;
+    snprintf(label, sizeof label, "reading %s", base ? base + 1 : path);
+    features__progress_start(&bar, o->progress, label,
+                             fstat(in.fd, &st) == 0 ? (uint64_t)st.st_size : 0);
+    if (is_gzip(in.fd)) {
+        int fd2 = dup(in.fd);   /* gzclose closes the descriptor it was given */
+        if (fd2 < 0 || !(in.gz = gzdopen(fd2, "rb"))) {
+            if (fd2 >= 0)
+                close(fd2);
+            rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'", path);
+            goto out;
+        }
+        gzbuffer(in.gz, 1u << 17);
     }
-    if ((size_t)st.st_size > max) {
-        rc = skiff_err_set(err, SKIFF_ETOOBIG, "'%s' is larger than %zu bytes", path, max);
-        goto out;
-    }
-    if (!(text = malloc((size_t)st.st_size + 1))) {
+    if (!(buf = malloc(cap + 1))) {
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'", path);
         goto out;
     }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, text + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = skiff_err_sys(err, SKIFF_EIO, "cannot read '%s'", path);
+    while (!eof) {
+        const char *end;
+        if (len == cap) {
+            /* one record longer than the buffer: make room (FIELD_MAX bounds a cell) */
+            char *p = realloc(buf, cap * 2 + 1);
+            if (!p) {
+                rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'", path);
+                goto out;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        if ((rc = input_read(&in, buf + len, cap - len, &got, err)))
+            goto out;
+        eof = got == 0;
+        len += got;
+        if (bar.on) {
+            /* the compressed bytes consumed, for gzip: the file's size is the total */
+            uint64_t off = in.gz ? (uint64_t)gzoffset(in.gz) : shown_off + got;
+            features__progress_add(&bar, off - shown_off);
+            shown_off = off;
+        }
+        if ((total += got) > max) {
+            rc = skiff_err_set(err, SKIFF_ETOOBIG, "'%s' is larger than %zu bytes%s", path, max,
+                               in.gz ? " decompressed" : "");
             goto out;
         }
-        if (r == 0)
-            break;
-        got += (size_t)r;
+        buf[len] = '\0';
+        end = eof ? buf + len : last_record_end(buf, len);
+        if (!end)
+            continue;
+        if (!header) {
+            struct cursor c = {buf, end, buf, 1, path};
+            if ((rc = parser_header(&ps, &c, err)))
+                goto out;
+            header = true;
+            if ((rc = parser_rows(&ps, c.p, (size_t)(end - c.p), err)))
+                goto out;
+        } else if ((rc = parser_rows(&ps, buf, (size_t)(end - buf), err))) {
+            goto out;
+        }
+        len -= (size_t)(end - buf);
+        memmove(buf, end, len);
     }
-    rc = skiff_feat_csv_parse(text, got, path, o, out, skipped, err);
+    *out = ps.t;
+    ps.t = NULL;
 out:
-    free(text);
-    close(fd);
+    features__progress_end(&bar);
+    if (skipped)
+        *skipped = ps.nskipped;
+    parser_release(&ps);
+    free(buf);
+    if (in.gz)
+        gzclose(in.gz);
+    close(in.fd);
     return rc;
 }
 
@@ -522,7 +782,7 @@ static int append_rows(struct skiff_feat_table *dst, const struct skiff_feat_tab
     return 0;
 }
 
-/* A folder: its *.csv files in name order, read as one table. */
+/* A folder: its *.csv and *.csv.gz files in name order, read as one table. */
 static int read_dir(const char *path, const struct skiff_feat_csv_opts *o,
                     struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err)
 {
@@ -536,7 +796,8 @@ static int read_dir(const char *path, const struct skiff_feat_csv_opts *o,
     if (!d)
         return skiff_err_sys(err, SKIFF_EIO, "cannot open folder '%s'", path);
     while (rc == 0 && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' || !skiff_str_endswith(de->d_name, ".csv"))
+        if (de->d_name[0] == '.' || !(skiff_str_endswith(de->d_name, ".csv") ||
+                                      skiff_str_endswith(de->d_name, ".csv.gz")))
             continue;
         if (n == cap) {
             char **p = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof *p);
@@ -553,7 +814,7 @@ static int read_dir(const char *path, const struct skiff_feat_csv_opts *o,
     }
     closedir(d);
     if (rc == 0 && n == 0)
-        rc = skiff_err_set(err, SKIFF_EINVAL, "no *.csv files in '%s'", path);
+        rc = skiff_err_set(err, SKIFF_EINVAL, "no *.csv or *.csv.gz files in '%s'", path);
     if (names)
         qsort(names, n, sizeof *names, cmp_name);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -630,6 +891,17 @@ static int put_time(struct skiff_buf *b, int64_t us)
     if (frac && skiff_buf_appendf(b, ".%06" PRId64, frac))
         return SKIFF_ENOMEM;
     return skiff_buf_putc(b, 'Z');
+}
+
+const char *features__time_str(int64_t us, char *buf, size_t n)
+{
+    struct skiff_buf b = SKIFF_BUF_INIT;
+    if (put_time(&b, us) == 0)
+        snprintf(buf, n, "%s", b.ptr);
+    else
+        snprintf(buf, n, "%s", "");
+    skiff_buf_release(&b);
+    return buf;
 }
 
 /* The shortest %g form that reads back as the same number. */

@@ -11,7 +11,8 @@
  *
  * Field names and meanings (docs/features.md):
  *   Entity       joinKeys: [one key]  valueType (STRING when absent)
- *   DataSource   file: {path, format: csv}  timestampField (default
+ *   DataSource   file: {path, format: csv} (a file, .csv.gz too, or a folder)
+ *                | postgres: {table | query}  timestampField (default
  *                event_timestamp)  createdTimestampColumn  fieldMapping
  *   FeatureView  entities, source, ttl (0 or absent: no limit), online,
  *                fields: [{name, dtype}]
@@ -166,6 +167,9 @@ static int load_dir(struct loader *l, const char *path, struct skiff_err *err)
 static int fail_at(const struct doc *d, const char *ptr, struct skiff_err *err, int code,
                    const char *msg)
 {
+    if (!d->yaml)   /* a stored object: the field's path instead of a position */
+        return skiff_err_set(err, code, "%s %s: field %s: %s", kind_of(d->obj),
+                             name_of(d->obj), ptr, msg);
     return skiff_yaml_err(d->yaml, d->index, ptr, err, code, "%s %s: %s", kind_of(d->obj),
                           name_of(d->obj), msg);
 }
@@ -193,7 +197,7 @@ static int build_entity(const struct doc *d, struct skiff_feat_entity *e, struct
 static int build_source(const struct doc *d, struct skiff_feat_source *s, struct skiff_err *err)
 {
     const json_t *spec = spec_of(d->obj), *file = json_object_get(spec, "file");
-    const json_t *map = json_object_get(spec, "fieldMapping"), *val;
+    const json_t *map = json_object_get(spec, "fieldMapping"), *val, *pg;
     const char *path, *fmt, *key;
     size_t i = 0;
 
@@ -202,15 +206,16 @@ static int build_source(const struct doc *d, struct skiff_feat_source *s, struct
     if (!s->timestamp_field)
         s->timestamp_field = "event_timestamp";
     s->created_column = json_string_value(json_object_get(spec, "createdTimestampColumn"));
+    if ((pg = json_object_get(spec, "postgres"))) {
+        s->pg_table = json_string_value(json_object_get(pg, "table"));
+        s->pg_query = json_string_value(json_object_get(pg, "query"));
+    }
     if (file) {
         path = json_string_value(json_object_get(file, "path"));
         fmt = json_string_value(json_object_get(file, "format"));
         if (fmt && strcmp(fmt, "csv") != 0)
             return fail_at(d, "/spec/file/format", err, SKIFF_EINVAL,
                            "only csv files can be read so far");
-        if (skiff_str_endswith(path, ".gz"))
-            return fail_at(d, "/spec/file/path", err, SKIFF_EINVAL,
-                           "gzip files cannot be read yet: decompress it first");
         if (!(s->path = malloc(strlen(d->dir) + strlen(path) + 2)))
             return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
         if (path[0] == '/')
@@ -543,6 +548,69 @@ static int build(struct loader *l, struct skiff_err *err)
             (rc = build_service(r, &l->docs[i], &r->services[r->nservices++], err)))
             return rc;
     return 0;
+}
+
+/* Adds one object (validated again: what the build reads must be there). */
+static int add_object(struct loader *l, json_t *obj, const char *dir, struct skiff_err *err)
+{
+    struct skiff_validation v = {.err = err};
+    const struct skiff_kind *k;
+    const char *origin;
+    int rc;
+
+    if (!is_feature_kind(obj))
+        return 0;
+    rc = skiff_resource_validate(obj, &v, &k);
+    skiff_validation_release(&v);
+    if (rc)
+        return rc;
+    if (l->ndocs == l->cap) {
+        struct doc *d;
+        l->cap = l->cap ? l->cap * 2 : 16;
+        if (!(d = realloc(l->docs, l->cap * sizeof *d)))
+            return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        l->docs = d;
+    }
+    if (json_array_append(l->r->docs, obj))
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    /* a stored object knows the folder it was applied from; obj (and so
+     * the string) lives as long as the registry holds it in docs */
+    origin = json_string_value(json_object_get(
+        json_object_get(json_object_get(obj, "metadata"), "annotations"),
+        SKIFF_ANNOTATION_APPLIED_FROM));
+    if (origin && origin[0] == '/')
+        dir = origin;
+    l->docs[l->ndocs++] = (struct doc){obj, NULL, 0, dir};
+    return 0;
+}
+
+int skiff_feat_registry_from_objects(const json_t *objects, const char *base_dir,
+                                     struct skiff_feat_registry **out, struct skiff_err *err)
+{
+    struct loader *l = calloc(1, sizeof *l);
+    json_t *obj;
+    size_t i;
+    int rc = 0;
+
+    *out = NULL;
+    if (!l || !(l->r = calloc(1, sizeof *l->r)) || !(l->r->docs = json_array())) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    json_array_foreach(objects, i, obj)
+        if ((rc = add_object(l, obj, base_dir, err)))
+            goto out;
+    if ((rc = build(l, err)) == 0) {
+        *out = l->r;
+        l->r = NULL;
+    }
+out:
+    if (l) {
+        skiff_feat_registry_free(l->r);
+        free(l->docs);
+        free(l);
+    }
+    return rc;
 }
 
 int skiff_feat_registry_load(const char *path, struct skiff_feat_registry **out,

@@ -201,28 +201,64 @@ struct event {
     uint32_t id, row;
 };
 
-static int cmp_event(const void *pa, const void *pb)
+/* (ts, created) order; equal events keep their order (the sorts below are
+ * stable and see them in file order, so ties end in file order). */
+static inline bool ev_less(const struct event *a, const struct event *b)
 {
-    const struct event *a = pa, *b = pb;
-    if (a->id != b->id)
-        return a->id < b->id ? -1 : 1;
-    if (a->ts != b->ts)
-        return a->ts < b->ts ? -1 : 1;
-    if (a->created != b->created)
-        return a->created < b->created ? -1 : 1;
-    return a->row < b->row ? -1 : a->row > b->row;
+    return a->ts < b->ts || (a->ts == b->ts && a->created < b->created);
+}
+
+static void insertion_sort(struct event *run, size_t k)
+{
+    for (size_t i = 1; i < k; i++) {
+        struct event x = run[i];
+        size_t j = i;
+        while (j > 0 && ev_less(&x, &run[j - 1])) {
+            run[j] = run[j - 1];
+            j--;
+        }
+        run[j] = x;
+    }
+}
+
+/* Stable bottom-up merge sort of run[0..k) with tmp[0..k) as scratch:
+ * insertion-sorted blocks of 16, then merged in passes of doubling width,
+ * back and forth between run and tmp. The comparison is inline, which is
+ * what makes it several times faster than qsort's callback on 10M rows. */
+static void merge_sort(struct event *run, struct event *tmp, size_t k)
+{
+    struct event *src = run, *dst = tmp, *swap;
+    for (size_t i = 0; i < k; i += 16)
+        insertion_sort(run + i, k - i < 16 ? k - i : 16);
+    for (size_t w = 16; w < k; w *= 2) {
+        for (size_t lo = 0; lo < k; lo += 2 * w) {
+            size_t mid = lo + w < k ? lo + w : k, hi = lo + 2 * w < k ? lo + 2 * w : k;
+            size_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                dst[o++] = ev_less(&src[j], &src[i]) ? src[j++] : src[i++];
+            while (i < mid)
+                dst[o++] = src[i++];
+            while (j < hi)
+                dst[o++] = src[j++];
+        }
+        swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != run)
+        memcpy(run, src, k * sizeof *run);
 }
 
 /* Sorts ev[0..n) by (id, ts, created, row) into out, and sets start[id] to
- * the first index of each id (start[nids] = n). A counting sort by id
- * scatters the rows in file order, so each key's run only needs sorting by
- * (ts, created) and ties keep file order: insertion sort for short runs
- * (most keys have a handful of rows), qsort on the full order otherwise.
- * O(N + sum of k log k) instead of O(N log N) with a large constant.
+ * the first index of each id (start[nids] = n); ev is scratch afterwards.
+ * A counting sort by id scatters the rows in file order, so each key's run
+ * only needs a stable sort by (ts, created), and ties keep file order:
+ * insertion sort for short runs (most keys have a handful of rows), a merge
+ * sort using ev as its scratch otherwise. O(N + sum of k log k).
  * Worked example: ids [1, 0, 1, 0] at ts [5, 9, 3, 2] -> counts [2, 2],
  * start [0, 2, 4]; scatter: id 0 gets rows 1, 3, id 1 rows 0, 2; runs
  * sorted by ts: (0: row 3 ts 2, row 1 ts 9), (1: row 2 ts 3, row 0 ts 5). */
-static void sort_events(const struct event *ev, size_t n, size_t nids, struct event *out,
+static void sort_events(struct event *ev, size_t n, size_t nids, struct event *out,
                         size_t *start)
 {
     for (size_t i = 0; i < n; i++)
@@ -235,22 +271,11 @@ static void sort_events(const struct event *ev, size_t n, size_t nids, struct ev
         start[id] = start[id - 1];        /* ... so shift it back to the run's beginning */
     start[0] = 0;
     for (size_t id = 0; id < nids; id++) {
-        struct event *run = out + start[id];
         size_t k = start[id + 1] - start[id];
-        if (k > 32) {
-            qsort(run, k, sizeof *run, cmp_event);
-            continue;
-        }
-        for (size_t i = 1; i < k; i++) {
-            struct event x = run[i];
-            size_t j = i;
-            while (j > 0 && (run[j - 1].ts > x.ts ||
-                             (run[j - 1].ts == x.ts && run[j - 1].created > x.created))) {
-                run[j] = run[j - 1];
-                j--;
-            }
-            run[j] = x;
-        }
+        if (k > 32)
+            merge_sort(out + start[id], ev + start[id], k);
+        else
+            insertion_sort(out + start[id], k);
     }
 }
 
@@ -275,6 +300,7 @@ struct view_ctx {
     size_t ent_ts;
     struct skiff_feat_table *out;
     int64_t read_us;                   /* time spent reading the source (for the log) */
+    struct features__progress bar;     /* the join's progress (entity rows done) */
 };
 
 static void ctx_release(struct view_ctx *c)
@@ -334,7 +360,8 @@ static size_t want(struct skiff_feat_csv_col *cols, size_t *n, const char *name,
 }
 
 /* Steps 1 and 2: read, index and sort the view's source. */
-static int ctx_load(struct view_ctx *c, bool skip_bad, size_t *skipped, struct skiff_err *err)
+static int ctx_load(struct view_ctx *c, bool skip_bad, bool progress, size_t *skipped,
+                    struct skiff_err *err)
 {
     const struct skiff_feat_view *v = c->v;
     const struct skiff_feat_source *s = v->source;
@@ -345,10 +372,11 @@ static int ctx_load(struct view_ctx *c, bool skip_bad, size_t *skipped, struct s
     char key[4096];
     int rc = 0;
 
-    if (!s->path)
+    if (!s->path && !s->pg_table && !s->pg_query)
         return skiff_err_set(err, SKIFF_EINVAL,
-                             "view '%s': data source '%s' is not a file; only file sources can "
-                             "be read so far", v->name, s->name);
+                             "view '%s': data source '%s' has no rows to read (push and "
+                             "request sources have no history; use a file or postgres source)",
+                             v->name, s->name);
     if (!(cols = calloc(3 + v->nentities + v->nfields + v->naggs, sizeof *cols)))
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
     ts_col = want(cols, &ncols, s->timestamp_field, SKIFF_FEAT_UNIX_TIMESTAMP);
@@ -373,18 +401,20 @@ static int ctx_load(struct view_ctx *c, bool skip_bad, size_t *skipped, struct s
     o.rename_to = s->rename_to;
     o.nrename = s->nrename;
     o.skip_bad_rows = skip_bad;
+    o.progress = progress;
     c->read_us = skiff_time_mono_us();
-    if ((rc = skiff_feat_csv_read(s->path, &o, &c->src, skipped, err))) {
+    if ((rc = skiff_feat_source_read(s, &o, &c->src, skipped, err))) {
         skiff_err_prefix(err, "view '%s'", v->name);
         goto out;
     }
     c->read_us = skiff_time_mono_us() - c->read_us;
     if (c->src->nrows >= UINT32_MAX) {
-        rc = skiff_err_set(err, SKIFF_ETOOBIG, "'%s' has more than %u rows", s->path, UINT32_MAX);
+        rc = skiff_err_set(err, SKIFF_ETOOBIG, "'%s' has more than %u rows", c->src->name,
+                           UINT32_MAX);
         goto out;
     }
     if (!(ev = malloc((c->src->nrows + 1) * sizeof *ev))) {
-        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", s->path);
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", c->src->name);
         goto out;
     }
     for (size_t r = 0; r < c->src->nrows; r++) {
@@ -395,12 +425,12 @@ static int ctx_load(struct view_ctx *c, bool skip_bad, size_t *skipped, struct s
         if (!tc->valid[r] || len == 0)
             continue;
         if (len == (size_t)-1) {
-            rc = skiff_err_at(err, SKIFF_ETOOBIG, s->path, (int)c->src->line[r], 0,
+            rc = skiff_err_at(err, SKIFF_ETOOBIG, c->src->name, (int)c->src->line[r], 0,
                               "join key longer than %zu bytes", sizeof key);
             goto out;
         }
         if ((id = features__keyidx_put(&c->keys, key, len)) < 0) {
-            rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory indexing '%s'", s->path);
+            rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory indexing '%s'", c->src->name);
             goto out;
         }
         ev[nev].ts = tc->i64[r];
@@ -410,9 +440,23 @@ static int ctx_load(struct view_ctx *c, bool skip_bad, size_t *skipped, struct s
         ev[nev].id = (uint32_t)id;
         ev[nev++].row = (uint32_t)r;
     }
+    /* the events now hold the timestamps, created times and key ids: the
+     * columns only they needed go before the sort, the peak of memory
+     * (10M rows: 3 columns and the line numbers, 320 MB of 1.6 GB) */
+    for (size_t i = 0; i < c->src->ncols; i++) {
+        bool used = false;
+        for (size_t k = 0; k < v->nfields; k++)
+            used |= c->field_col[k] == (long)i;
+        for (size_t a = 0; a < v->naggs; a++)
+            used |= c->agg_col[a] == (long)i;
+        if (!used)
+            features__column_drop(&c->src->cols[i]);
+    }
+    free(c->src->line);
+    c->src->line = NULL;
     if (!(c->start = calloc(c->keys.n + 1, sizeof *c->start)) ||
         !(sorted = malloc((nev + 1) * sizeof *sorted))) {
-        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", s->path);
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", c->src->name);
         goto out;
     }
     sort_events(ev, nev, c->keys.n, sorted, c->start);
@@ -424,7 +468,7 @@ static int ctx_load(struct view_ctx *c, bool skip_bad, size_t *skipped, struct s
         !(c->avals = calloc(v->naggs + 1, sizeof *c->avals)) ||
         !(c->astrs = calloc(v->naggs + 1, sizeof *c->astrs)) ||
         !(c->avalid = calloc(v->naggs + 1, sizeof *c->avalid))) {
-        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", s->path);
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory sorting '%s'", c->src->name);
         goto out;
     }
     for (size_t i = 0; i < nev; i++) {
@@ -549,6 +593,8 @@ static void *work(void *arg)
         }
         for (size_t k = 0; k < c->nfeat; k++)
             put(c, k, r, &vals[k]);
+        if ((r - w->from) % 16384 == 16383)
+            features__progress_add(&c->bar, 16384);
     }
 out:
     free(scratch.buf);
@@ -690,6 +736,7 @@ int skiff_feat_historical(const struct skiff_feat_service *svc,
         const struct skiff_feat_projection *pr = &svc->proj[p];
         struct view_ctx c = {.v = pr->view, .ent = entities, .ent_ts = (size_t)ent_ts, .out = res};
         size_t nskip = 0;
+        char label[64];
 
         c.nfeat = nfeatures(pr->view);
         if (pr->view->nentities > sizeof c.key_src / sizeof *c.key_src) {
@@ -722,10 +769,16 @@ int skiff_feat_historical(const struct skiff_feat_service *svc,
             c.key_ent[i] = (size_t)ec;
         }
         int64_t t0 = skiff_time_mono_us(), t1;
-        if ((rc = ctx_load(&c, o->skip_bad_rows, &nskip, err)))
+        if ((rc = ctx_load(&c, o->skip_bad_rows, o->progress, &nskip, err)))
             goto next;
         t1 = skiff_time_mono_us();
-        if ((rc = run_workers(&c, o->threads, err)))
+        snprintf(label, sizeof label, "joining %s", pr->view->name);
+        features__progress_start(&c.bar, o->progress, label, entities->nrows);
+        rc = run_workers(&c, o->threads, err);
+        if (rc == 0)
+            features__progress_add(&c.bar, entities->nrows);   /* the rows not counted in 16k */
+        features__progress_end(&c.bar);
+        if (rc)
             goto next;
         /* the phases separately: reading a CSV costs more than the join (bench/) */
         skiff_debug("view '%s': read %zu rows in %.3f s, indexed and sorted them in %.3f s, "

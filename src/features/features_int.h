@@ -6,6 +6,8 @@
 #include "skiff/features.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +27,11 @@ struct skiff_feat_registry {
  * STRING value). */
 int features__pool_put(struct skiff_feat_column *c, size_t row, const char *s, size_t len,
                        struct skiff_err *err);
+
+/* Frees a column's cells, keeping its name and type: for a table whose
+ * column is no longer read (the engine drops what the sort no longer
+ * needs). The table then must not grow, be written or be appended to. */
+void features__column_drop(struct skiff_feat_column *c);
 
 /* Maps join-key tuples to dense ids 0..n-1. A key is the bytes that
  * features__key_bytes builds; lookups are read-only and so thread-safe once
@@ -53,5 +60,28 @@ long features__keyidx_get(const struct features__keyidx *k, const char *key, siz
  * (size_t)-1 when buf is too small. */
 size_t features__key_bytes(const struct skiff_feat_table *t, size_t row, const size_t *cols,
                            size_t n, char *buf, size_t cap);
+
+/* us as RFC 3339 UTC, as skiff_feat_csv_write writes it
+ * ("2026-11-27T09:00:00Z", microseconds when there are any) into buf[n].
+ * Returns buf. */
+const char *features__time_str(int64_t us, char *buf, size_t n);
+
+/* A progress bar on stderr ("label [#####     ]  45%   3.2s"), drawn only
+ * when `on` (the CLI sets it when stderr is a terminal). add is
+ * thread-safe; start and end are called by one thread around the work. */
+struct features__progress {
+    char label[64];
+    bool on;
+    uint64_t total;
+    _Atomic uint64_t done;
+    _Atomic int shown;   /* the percentage last drawn */
+    int64_t t0;
+};
+
+void features__progress_start(struct features__progress *p, bool on, const char *label,
+                              uint64_t total);
+void features__progress_add(struct features__progress *p, uint64_t n);
+/* Draws the percentage reached and ends the line. */
+void features__progress_end(struct features__progress *p);
 
 #endif

@@ -67,6 +67,22 @@ static void column_release(struct skiff_feat_column *c)
     free(c->valid);
 }
 
+void features__column_drop(struct skiff_feat_column *c)
+{
+    free(c->i64);
+    free(c->f64);
+    free(c->off);
+    free(c->pool);
+    free(c->valid);
+    c->i64 = NULL;
+    c->f64 = NULL;
+    c->off = NULL;
+    c->pool = NULL;
+    c->valid = NULL;
+    c->has_text = false;
+    c->pool_len = c->pool_cap = 0;
+}
+
 void skiff_feat_table_free(struct skiff_feat_table *t)
 {
     if (!t)
@@ -87,16 +103,36 @@ long skiff_feat_table_col(const struct skiff_feat_table *t, const char *name)
     return -1;
 }
 
-/* Grows an array of n elements of `size` to `cap`; new bytes are zero. */
+/* Grows an array of `size`-byte elements to `cap`. The new room is not
+ * cleared: skiff_feat_table_grow clears the rows it adds, so untouched
+ * capacity costs address space, not memory (a 10M-row table reserved to
+ * 16M rows stays at 10M rows of resident pages). */
 static int grow_array(void *pp, size_t size, size_t old, size_t cap)
 {
     void **p = pp;
-    char *q = realloc(*p, cap * size);
-    if (!q)
+    char *q;
+    (void)old;
+    if (!(q = realloc(*p, cap * size)))
         return -1;
-    memset(q + old * size, 0, (cap - old) * size);
     *p = q;
     return 0;
+}
+
+/* Zeroes rows [from, to) of every array of t: null cells, value 0. */
+static void clear_rows(struct skiff_feat_table *t, size_t from, size_t to)
+{
+    size_t n = to - from;
+    for (size_t i = 0; i < t->ncols; i++) {
+        struct skiff_feat_column *c = &t->cols[i];
+        memset(c->valid + from, 0, n);
+        if (c->i64)
+            memset(c->i64 + from, 0, n * sizeof *c->i64);
+        if (c->f64)
+            memset(c->f64 + from, 0, n * sizeof *c->f64);
+        if (c->off)
+            memset(c->off + from, 0, n * sizeof *c->off);
+    }
+    memset(t->line + from, 0, n * sizeof *t->line);
 }
 
 /* Room for `need` rows in every column (and the line array). Columns that
@@ -132,6 +168,7 @@ int skiff_feat_table_grow(struct skiff_feat_table *t, size_t nrows, struct skiff
     if (reserve(t, t->nrows + nrows))
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory growing table '%s' to %zu rows",
                              t->name, t->nrows + nrows);
+    clear_rows(t, t->nrows, t->nrows + nrows);
     t->nrows += nrows;
     return 0;
 }

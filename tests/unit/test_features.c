@@ -6,10 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "skiff/buf.h"
 #include "skiff/err.h"
@@ -197,6 +200,180 @@ static void test_csv_large_file_in_two_halves(void **state)
     assert_int_equal(t->nrows, rows - 1);
     skiff_feat_table_free(t);
     skiff_buf_release(&b);
+}
+
+/* The decimal and epoch fast paths give exactly what strtod and
+ * skiff_time_parse give, over random digits, exponents and the edges of
+ * the fast path (19 digits, 2^53, 10^22) where the fallback takes over. */
+static void test_csv_fast_paths_match_strtod(void **state)
+{
+    static const struct skiff_feat_csv_col cols[] = {{"x", SKIFF_FEAT_DOUBLE, false},
+                                                    {"t", SKIFF_FEAT_UNIX_TIMESTAMP, false}};
+    static const char *const edges[] = {
+        "0", "-0", "0.0", "00012.5000", ".5", "5.", "-.25", "+7", "1e22", "1e23", "1e-22",
+        "1e-23", "9007199254740992", "9007199254740993", "9007199254740993.0",
+        "1234567890123456789", "12345678901234567890", "0.1", "0.30000000000000004",
+        "2.2250738585072014e-308", "1.7976931348623157e308", "4.9e-324", "123456.789e3",
+        "1E5", "1e+5", "inf", "-inf", "nan", "0x1p3", "1e400", "1e-400"};
+    struct skiff_feat_csv_opts o = {.cols = cols, .ncols = 2};
+    struct skiff_buf b = SKIFF_BUF_INIT;
+    struct skiff_feat_table *t = NULL;
+    struct skiff_err err = SKIFF_ERR_INIT;
+    char **texts = calloc(5000, sizeof *texts);
+    size_t n = 0;
+    unsigned seed = 12345;
+
+    (void)state;
+    assert_non_null(texts);
+    assert_int_equal(skiff_buf_puts(&b, "x,t\n"), 0);
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+        texts[n++] = strdup(edges[i]);
+    while (n < 5000) {
+        char tmp[64];
+        int len = 0, digits = 1 + (int)(rand_r(&seed) % 22), point = (int)(rand_r(&seed) % 24);
+        if (rand_r(&seed) % 2)
+            tmp[len++] = '-';
+        for (int d = 0; d < digits; d++) {
+            if (d == point)
+                tmp[len++] = '.';
+            tmp[len++] = (char)('0' + rand_r(&seed) % 10);
+        }
+        if (rand_r(&seed) % 4 == 0)
+            len += snprintf(tmp + len, sizeof tmp - (size_t)len, "e%d",
+                            (int)(rand_r(&seed) % 61) - 30);
+        tmp[len] = '\0';
+        texts[n++] = strdup(tmp);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(texts[i]);
+        assert_int_equal(skiff_buf_appendf(&b, "%s,%s\n", texts[i],
+                                           i % 3 == 0 ? "1795737600" : i % 3 == 1
+                                               ? "-1795737600123" : "2026-11-27T09:00:00Z"),
+                         0);
+    }
+    assert_int_equal(skiff_feat_csv_parse(b.ptr, b.len, "fast.csv", &o, &t, NULL, &err), 0);
+    assert_int_equal(t->nrows, n);
+    for (size_t i = 0; i < n; i++) {
+        double want = strtod(texts[i], NULL);
+        int64_t ts = 0;
+        assert_int_equal(skiff_time_parse(i % 3 == 0 ? "1795737600" : i % 3 == 1
+                                              ? "-1795737600123" : "2026-11-27T09:00:00Z",
+                                          &ts, NULL), 0);
+        if (isnan(want))
+            assert_true(isnan(t->cols[0].f64[i]));
+        else if (memcmp(&want, &t->cols[0].f64[i], sizeof want) != 0)
+            fail_msg("'%s': got %.17g, strtod %.17g", texts[i], t->cols[0].f64[i], want);
+        assert_true(t->cols[1].i64[i] == ts);
+        free(texts[i]);
+    }
+    free(texts);
+    skiff_feat_table_free(t);
+    skiff_buf_release(&b);
+}
+
+/* A file read in small chunks (and gzipped) gives the table that parsing
+ * it whole gives: records cut across chunks, quoted line ends near the
+ * cuts, CRLF, blank lines; an error in a later chunk names its own line. */
+static void test_csv_chunked_and_gzip_reads(void **state)
+{
+    static const struct skiff_feat_csv_col cols[] = {{"i", SKIFF_FEAT_INT64, false},
+                                                    {"s", SKIFF_FEAT_STRING, false},
+                                                    {"x", SKIFF_FEAT_DOUBLE, false}};
+    struct skiff_feat_csv_opts o = {.cols = cols, .ncols = 3};
+    struct skiff_buf b = SKIFF_BUF_INIT;
+    struct skiff_feat_table *whole = NULL, *t = NULL;
+    struct skiff_err err = SKIFF_ERR_INIT;
+    char dir[] = "/tmp/skiff-test-chunks-XXXXXX", path[256], gzpath[256];
+    size_t chunks[] = {7, 64, 1000, 0};
+    gzFile gz;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(skiff_buf_puts(&b, "i,s,x\r\n"), 0);
+    for (int r = 0; r < 500; r++) {
+        if (r % 50 == 7)
+            assert_int_equal(skiff_buf_puts(&b, "\n"), 0);
+        assert_int_equal(skiff_buf_appendf(&b, r % 3 ? "%d,plain%d,%d.25\n"
+                                                     : "%d,\"two\nlines, \"\"%d\"\"\",%d.25\r\n",
+                                           r, r, r), 0);
+    }
+    assert_int_equal(skiff_feat_csv_parse(b.ptr, b.len, "t.csv", &o, &whole, NULL, &err), 0);
+    snprintf(path, sizeof path, "%s/t.csv", dir);
+    snprintf(gzpath, sizeof gzpath, "%s/t.csv.gz", dir);
+    assert_non_null(f = fopen(path, "w"));
+    assert_int_equal(fwrite(b.ptr, 1, b.len, f), b.len);
+    fclose(f);
+    assert_non_null(gz = gzopen(gzpath, "wb"));
+    assert_int_equal(gzwrite(gz, b.ptr, (unsigned)b.len), (int)b.len);
+    gzclose(gz);
+    for (size_t k = 0; k < sizeof chunks / sizeof *chunks; k++)
+        for (int z = 0; z < 2; z++) {
+            o.chunk_bytes = chunks[k];
+            assert_int_equal(skiff_feat_csv_read(z ? gzpath : path, &o, &t, NULL, &err), 0);
+            assert_int_equal(t->nrows, whole->nrows);
+            for (size_t r = 0; r < t->nrows; r++) {
+                assert_int_equal(t->cols[0].i64[r], whole->cols[0].i64[r]);
+                assert_string_equal(skiff_feat_table_str(t, r, 1),
+                                    skiff_feat_table_str(whole, r, 1));
+                assert_true(t->cols[2].f64[r] == whole->cols[2].f64[r]);
+                assert_int_equal(t->line[r], whole->line[r]);
+            }
+            skiff_feat_table_free(t);
+        }
+    /* a bad value late in the file: its line, whatever the chunk size */
+    char *bad = strstr(b.ptr, "\n487,");
+    assert_non_null(bad);
+    bad[1] = 'z';
+    assert_non_null(f = fopen(path, "w"));
+    assert_int_equal(fwrite(b.ptr, 1, b.len, f), b.len);
+    fclose(f);
+    o.chunk_bytes = 64;
+    assert_int_equal(skiff_feat_csv_read(path, &o, &t, NULL, &err), SKIFF_EPARSE);
+    assert_int_equal(err.line, (int)whole->line[487]);
+    assert_int_equal(err.col, 1);
+    /* a cap on the size read */
+    o.max_bytes = 100;
+    assert_int_equal(skiff_feat_csv_read(gzpath, &o, &t, NULL, &err), SKIFF_ETOOBIG);
+    skiff_feat_table_free(whole);
+    skiff_buf_release(&b);
+    unlink(path);
+    unlink(gzpath);
+    rmdir(dir);
+}
+
+/* The plan's worked example (src/features/plan.c), plus an added and a
+ * platform-only object. */
+static void test_plan_diff(void **state)
+{
+    json_t *stored = json_loads(
+        "[{\"kind\":\"FeatureView\",\"metadata\":{\"name\":\"v\",\"uid\":\"1\"},"
+        "\"spec\":{\"ttl\":\"7d\",\"fields\":[{\"name\":\"a\",\"dtype\":\"INT64\"}]}},"
+        "{\"kind\":\"Entity\",\"metadata\":{\"name\":\"gone\"},\"spec\":{}}]", 0, NULL);
+    json_t *local = json_loads(
+        "[{\"kind\":\"FeatureView\",\"metadata\":{\"name\":\"v\"},"
+        "\"spec\":{\"ttl\":\"1d\",\"fields\":[{\"name\":\"a\",\"dtype\":\"DOUBLE\"}],"
+        "\"online\":true}},"
+        "{\"kind\":\"Entity\",\"metadata\":{\"name\":\"new\"},\"spec\":{}},"
+        "{\"kind\":\"Workflow\",\"metadata\":{\"name\":\"w\"},\"spec\":{}}]", 0, NULL);
+    struct skiff_err err = SKIFF_ERR_INIT;
+    json_t *out = NULL;
+    char *text;
+
+    (void)state;
+    assert_non_null(stored);
+    assert_non_null(local);
+    assert_int_equal(skiff_feat_plan(local, stored, &out, &err), 0);
+    text = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_string_equal(text,
+        "[{\"kind\":\"Entity\",\"name\":\"new\",\"action\":\"add\",\"fields\":[]},"
+        "{\"kind\":\"Entity\",\"name\":\"gone\",\"action\":\"remove\",\"fields\":[]},"
+        "{\"kind\":\"FeatureView\",\"name\":\"v\",\"action\":\"change\",\"fields\":"
+        "[\"spec.ttl\",\"spec.fields[0].dtype\",\"spec.online\"]}]");
+    free(text);
+    json_decref(out);
+    json_decref(local);
+    json_decref(stored);
 }
 
 static void test_csv_write_round_trip(void **state)
@@ -388,7 +565,7 @@ static void test_historical_two_keys_ties_ttl(void **state)
     struct skiff_feat_registry *r = NULL;
     struct skiff_feat_table *ent = NULL, *feat = NULL;
     const struct skiff_feat_service *svc;
-    struct skiff_feat_historical_opts o = {true, false, 1};
+    struct skiff_feat_historical_opts o = {.full_feature_names = true, .threads = 1};
     char *out = NULL;
     size_t len = 0;
     FILE *f;
@@ -585,6 +762,9 @@ int main(void)
         cmocka_unit_test(test_csv_bad_values_have_positions),
         cmocka_unit_test(test_csv_field_mapping_and_duplicates),
         cmocka_unit_test(test_csv_large_file_in_two_halves),
+        cmocka_unit_test(test_csv_fast_paths_match_strtod),
+        cmocka_unit_test(test_csv_chunked_and_gzip_reads),
+        cmocka_unit_test(test_plan_diff),
         cmocka_unit_test(test_csv_write_round_trip),
         cmocka_unit_test(test_pit_rule),
         cmocka_unit_test(test_aggregation_window_bounds),
