@@ -23,6 +23,10 @@ struct skiff_store;
 struct skiff_yaml_docs;
 struct skiff_route;
 
+/* The folder (absolute) of the file an object was applied from, set by
+ * `skiff apply`: relative paths inside the object resolve against it. */
+#define SKIFF_ANNOTATION_APPLIED_FROM "skiff.dev/applied-from"
+
 /* Collects warnings and the first error of one validation. */
 struct skiff_validation {
     const struct skiff_yaml_docs *docs;  /* positions, when validating a file; or NULL */

@@ -80,6 +80,9 @@ const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name);
     X(run, "run a workflow to completion here, without a platform")                  \
     X(token, "issue a short-lived token for a service account")                      \
     X(features, "feature store: historical retrieval of training data")              \
+    X(drift, "compare two datasets for drift, Evidently's statistics")               \
+    X(runs, "tracking runs: list them, show one")                                    \
+    X(models, "model registry: list, show, register a run's model, set an alias")    \
     X(version, "print the version")                                                  \
     X(help, "show help for skiff or a command")
 

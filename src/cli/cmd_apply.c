@@ -92,6 +92,29 @@ static int collect(const char *path, bool recursive, bool top, struct file_list 
     return 0;
 }
 
+/* Records in the object the folder its file was applied from
+ * (annotation skiff.dev/applied-from), so that relative paths in it
+ * (a DataSource's file.path) mean what they meant next to the file, as
+ * when the file is used offline. Standard input has no folder: nothing. */
+static void annotate_origin(json_t *obj, const char *path)
+{
+    char *abs, *slash;
+    json_t *md = json_object_get(obj, "metadata"), *ann;
+
+    if (strcmp(path, "-") == 0 || !json_is_object(md) || !(abs = realpath(path, NULL)))
+        return;
+    slash = strrchr(abs, '/');
+    if (slash)
+        slash[slash == abs ? 1 : 0] = '\0';
+    ann = json_object_get(md, "annotations");
+    if (!json_is_object(ann)) {
+        ann = json_object();
+        json_object_set_new(md, "annotations", ann);
+    }
+    json_object_set_new(ann, SKIFF_ANNOTATION_APPLIED_FROM, json_string(abs));
+    free(abs);
+}
+
 static int load(const char *path, struct skiff_yaml_docs **docs, struct skiff_err *err)
 {
     struct skiff_buf b;
@@ -192,6 +215,7 @@ int cmd_apply(int argc, char **argv)
 
             skiff_kind_for(json_string_value(json_object_get(obj, "apiVersion")),
                            json_string_value(json_object_get(obj, "kind")), &k, NULL);
+            annotate_origin(obj, fl.paths[f]);
             if (name)
                 snprintf(path, sizeof path, "/api/v1/%s/%s", k->plural, name);
             else

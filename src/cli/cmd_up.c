@@ -22,6 +22,7 @@
 
 #include "skiff/auth.h"
 #include "skiff/config.h"
+#include "skiff/features.h"
 #include "skiff/http.h"
 #include "skiff/log.h"
 #include "skiff/metrics.h"
@@ -184,7 +185,7 @@ static int start(struct platform *p, struct skiff_err *err)
         (rc = skiff_blob_open(p->cfg.artifacts, &p->blob, err)) ||
         (rc = skiff_auth_open(p->cfg.home, &p->auth, err)) ||
         (rc = ensure_admin_token(p, err)) ||
-        (rc = skiff_tracking_open(p->store, &p->tracking, err)))
+        (rc = skiff_tracking_open(p->store, p->blob, &p->tracking, err)))
         return rc;
     skiff_http_opts_init(&ho);
     ho.listen = p->cfg.listen;
@@ -195,6 +196,9 @@ static int start(struct platform *p, struct skiff_err *err)
     if ((rc = skiff_http_add_routes(p->http, system_routes,
                                     sizeof system_routes / sizeof *system_routes, NULL, p, err)) ||
         (rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)))
+        return rc;
+    rr = skiff_feat_routes(&nr);
+    if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)))
         return rc;
     rr = skiff_tracking_routes(&nr);
     if ((rc = skiff_http_add_routes(p->http, rr, nr, skiff_tracking_errfmt, p->tracking, err)) ||

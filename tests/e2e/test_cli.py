@@ -2,7 +2,8 @@
 platform is running."""
 from conftest import SKIFF_BIN, free_port, run
 
-COMMANDS = ["up", "apply", "get", "describe", "delete", "token", "run", "features", "version", "help"]
+COMMANDS = ["up", "apply", "get", "describe", "delete", "token", "run", "features", "drift",
+            "runs", "models", "version", "help"]
 
 
 def test_help_lists_every_command():

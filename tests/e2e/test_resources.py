@@ -186,6 +186,18 @@ def test_unknown_upstream_field_is_kept_with_a_warning(platform, tmp_path):
     assert 'we\\"ird\\\\' in r.headers["Warning"], r.headers["Warning"]
 
 
+def test_apply_records_the_folder_it_was_applied_from(platform, tmp_path):
+    sub = tmp_path / "repo"
+    sub.mkdir()
+    (sub / "isvc.yaml").write_text(ISVC)
+    platform.cli("apply", "-f", str(sub / "isvc.yaml"), check=0)
+    obj = platform.api("GET", "/api/v1/inferenceservices/fraud-detector").json()
+    assert obj["metadata"]["annotations"]["skiff.dev/applied-from"] == str(sub.resolve())
+    # the same file applied again is unchanged: the annotation is stable
+    r = platform.cli("apply", "-f", str(sub / "isvc.yaml"), check=0)
+    assert r.stdout.strip().endswith("unchanged")
+
+
 def test_apply_from_stdin(platform):
     r = platform.cli("apply", "-f", "-", input=ISVC, check=0)
     assert r.stdout.strip().endswith("created")
