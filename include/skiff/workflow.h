@@ -23,8 +23,10 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct skiff_err;
+struct skiff_store;
 struct skiff_yaml_docs;
 
 /* ---- expressions (src/workflow/expr.c) ---- */
@@ -82,6 +84,72 @@ int skiff_workflow_tags(const char *in, int (*fn)(void *ctx, const char *name), 
  * including negative values and values past 2^63 bytes. */
 int skiff_workflow_quantity(const char *s, double *out, struct skiff_err *err);
 
+/* ---- cron schedules (src/workflow/cron.c) ---- */
+
+/* The first time strictly after `after` (Unix seconds) at which the 5-field
+ * cron `schedule` fires in time zone `tz` (a TZ database name such as
+ * "America/New_York", read from /usr/share/zoneinfo; NULL or "" = UTC):
+ * minute hour day-of-month month day-of-week with `*`, `?`, lists, ranges,
+ * steps (`*\/15`, `1-30/10`), JAN-DEC / SUN-SAT names (7 = Sunday too), and
+ * @yearly @monthly @weekly @daily @midnight @hourly, and @every DURATION
+ * (`after` + the duration). When both day fields
+ * are restricted a day matches either. A wall time skipped by a
+ * spring-forward does not fire that day; one repeated by a fall-back fires
+ * once (its first occurrence). SKIFF_EINVAL for a bad schedule or zone,
+ * SKIFF_ENOTFOUND when it never fires (Feb 30). Pure and thread-safe. */
+int skiff_workflow_cron_next(const char *schedule, const char *tz, int64_t after, int64_t *next,
+                             struct skiff_err *err);
+/* Checks schedule and tz as skiff_workflow_cron_next would. */
+int skiff_workflow_cron_check(const char *schedule, const char *tz, struct skiff_err *err);
+
+/* A CronWorkflow (argoproj.io/v1alpha1), ready for a scheduler. */
+enum skiff_workflow_concurrency {
+    SKIFF_WORKFLOW_ALLOW,      /* runs may overlap (default) */
+    SKIFF_WORKFLOW_FORBID,     /* skip a run while an earlier one is active */
+    SKIFF_WORKFLOW_REPLACE     /* stop the active runs, then start the new one */
+};
+
+struct skiff_workflow_cron {
+    const char *name;          /* metadata.name, borrowed from obj */
+    const json_t *schedules;   /* [cron, ...] (spec.schedules, or the old spec.schedule),
+                                * borrowed from obj */
+    const char *timezone;      /* spec.timezone, borrowed; NULL = UTC */
+    enum skiff_workflow_concurrency concurrency;
+    int64_t starting_deadline; /* spec.startingDeadlineSeconds; 0 = none */
+    bool suspend;
+    json_t *obj;               /* the CronWorkflow; owned */
+};
+
+#define SKIFF_WORKFLOW_SCHEDULED_TIME "workflows.argoproj.io/scheduled-time"
+
+/* Validates a CronWorkflow (the resource checks, then every schedule with
+ * the time zone, concurrencyPolicy Allow|Forbid|Replace,
+ * startingDeadlineSeconds >= 0, and the workflowSpec as a Workflow would
+ * be) with file:line:col when `docs` is given (SKIFF_EINVAL). `obj` is
+ * copied; *out is freed with skiff_workflow_cron_free. */
+int skiff_workflow_cron_load(const json_t *obj, const struct skiff_yaml_docs *docs,
+                             size_t doc_index, struct skiff_workflow_cron **out,
+                             struct skiff_err *err);
+void skiff_workflow_cron_free(struct skiff_workflow_cron *c);
+
+/* Which scheduled time to run at `now` (Unix seconds), given that every
+ * scheduled time up to `last` was handled (fired or missed): the latest
+ * time of any schedule in (last, now], in *fire, when it is not older than
+ * startingDeadlineSeconds (without one, than 60 s: the scheduler's slack);
+ * *fire = 0 when none is due or it was missed (the caller then sets last =
+ * now: at most one catch-up run, as Argo). Ignores suspend and concurrency:
+ * the caller applies them. Pure and thread-safe. */
+int skiff_workflow_cron_due(const struct skiff_workflow_cron *c, int64_t last, int64_t now,
+                            int64_t *fire, struct skiff_err *err);
+
+/* The Workflow a firing at `fire` creates: metadata.name
+ * "<cron>-<fire>", the labels and annotations of spec.workflowMetadata,
+ * the label workflows.argoproj.io/cron-workflow and the annotation
+ * workflows.argoproj.io/scheduled-time (RFC 3339, also
+ * {{workflow.scheduledTime}}), spec = spec.workflowSpec. New reference, or
+ * NULL when out of memory. */
+json_t *skiff_workflow_cron_child(const struct skiff_workflow_cron *c, int64_t fire);
+
 /* ---- workflows ---- */
 
 struct skiff_workflow;
@@ -105,6 +173,18 @@ struct skiff_workflow_param {
 int skiff_workflow_load(const json_t *obj, const struct skiff_yaml_docs *docs, size_t doc_index,
                         const struct skiff_workflow_param *params, size_t nparams,
                         struct skiff_workflow **out, struct skiff_err *err);
+
+/* As skiff_workflow_load, resolving `spec.workflowTemplateRef` and
+ * `templateRef` against templates[ntemplates] (WorkflowTemplate objects,
+ * borrowed for the call, validated by the caller): the referenced spec and
+ * templates are copied into the workflow (docs/workflows.md says how). A
+ * reference to a template not given is SKIFF_ENOTFOUND with its position.
+ * With a workflowTemplateRef, errors found after merging name fields but
+ * carry no file position. */
+int skiff_workflow_load_with(const json_t *obj, const struct skiff_yaml_docs *docs,
+                             size_t doc_index, const json_t *const *templates, size_t ntemplates,
+                             const struct skiff_workflow_param *params, size_t nparams,
+                             struct skiff_workflow **out, struct skiff_err *err);
 void skiff_workflow_free(struct skiff_workflow *wf);
 
 /* metadata.name (after generateName) and metadata.uid. Borrowed, valid
@@ -128,6 +208,19 @@ struct skiff_workflow_run_opts {
      * steps are killed, nothing more starts (onExit included) and the run
      * ends Failed with "Stopped: interrupted". May be NULL. */
     volatile sig_atomic_t *stop;
+    /* The platform's store (controller mode): a `resource` template that
+     * creates a skiff kind (an InferenceService, ...) applies it there.
+     * NULL in `skiff run`, where such a step fails saying so. */
+    struct skiff_store *store;
+    /* Controller mode: when set, every container/script step gets a token
+     * from step_token(ctx, ttl_s, &token, err), ttl_s being the step's
+     * deadline in seconds (activeDeadlineSeconds or timeout, the earlier)
+     * or 0 for none; *token is malloc'd and the engine frees it. The engine
+     * writes it with mode 0600 to <step folder>/token, gives the step
+     * SKIFF_TOKEN_FILE (that path) and MLFLOW_TRACKING_TOKEN (the token)
+     * and removes the file when the step ends. A failure ends the step in
+     * Error. Called from the running thread. NULL in `skiff run`. */
+    int (*step_token)(void *ctx, int64_t ttl_s, char **token, struct skiff_err *err);
 };
 
 /* Runs the workflow to its end in the calling process: steps are children
@@ -137,9 +230,57 @@ struct skiff_workflow_run_opts {
  * (cannot create the run folder: SKIFF_EIO). *status is a new reference in
  * Argo's WorkflowStatus shape (caller json_decref's it). Not thread-safe
  * with itself: it reaps its children with waitpid, so run one at a time
- * per process, and do not run it in a process that reaps children
- * elsewhere. */
+ * per process (skiff_workflow_run_many runs several together), and do not
+ * run it in a process that reaps children elsewhere. */
 int skiff_workflow_run(struct skiff_workflow *wf, const struct skiff_workflow_run_opts *opts,
                        json_t **status, struct skiff_err *err);
+
+/* Runs n workflows side by side in the calling process, under the same
+ * rules as skiff_workflow_run: opts[j] and statuses[j] belong to wfs[j];
+ * each statuses[j] is a new reference (all NULL on an error return).
+ *
+ * Resources: every step's requests (resources.requests, else .limits:
+ * cpu, memory, nvidia.com/gpu) are taken from one ledger shared by every
+ * run in the process, so two workflows never hold one GPU at once; a step
+ * that does not fit stays Pending with the reason as its message
+ * ("waiting for nvidia.com/gpu: 0 of 1 free, held by wf-a/train", kept in
+ * its node's skiff.waitedFor). The inventory: GPUs from SKIFF_GPUS ("0,1";
+ * "" = none) or the /dev/nvidiaN devices, handed out whole through
+ * CUDA_VISIBLE_DEVICES (empty for steps that asked for none); node pools
+ * from SKIFF_POOLS (docs/workflows.md), picked by nodeSelector and
+ * tolerations; default one pool holding the whole machine. */
+int skiff_workflow_run_many(struct skiff_workflow *const *wfs,
+                            const struct skiff_workflow_run_opts *opts, size_t n,
+                            json_t **statuses, struct skiff_err *err);
+
+/* ---- the controller of `skiff up` (src/workflow/controller.c) ---- */
+
+struct skiff_auth;
+struct skiff_workflow_controller;
+
+struct skiff_workflow_controller_opts {
+    struct skiff_store *store;     /* borrowed; outlives the controller */
+    const struct skiff_auth *auth; /* borrowed; issues the steps' tokens */
+    const char *url;               /* the platform URL: SKIFF_URL, MLFLOW_TRACKING_URI */
+    const char *home;              /* step folders go under <home>/workflows/<name> */
+    int64_t token_ttl_s;           /* a step token's lifetime when the step has no deadline */
+};
+
+/* Starts the controller's thread: every 200 ms it lists the Workflows of
+ * the store and runs, one at a time, each whose status.phase is not final
+ * (Succeeded, Failed, Error), writing its status as nodes change (at most
+ * every 250 ms, and at the end). WorkflowTemplates come from the store.
+ * Each step gets a token for system:serviceaccount:<serviceAccountName or
+ * default> with scope "tracking:* resources:read" (opts->step_token). The
+ * strings of `o` are copied. *out is freed by skiff_workflow_controller_stop.
+ * SKIFF_ENOMEM, or SKIFF_EIO when the thread cannot start. */
+int skiff_workflow_controller_start(const struct skiff_workflow_controller_opts *o,
+                                    struct skiff_workflow_controller **out,
+                                    struct skiff_err *err);
+
+/* Stops the thread: a running workflow's steps are killed and its stored
+ * status is left as it was (Running), so that the next start runs it
+ * again. Frees c. Accepts NULL. */
+void skiff_workflow_controller_stop(struct skiff_workflow_controller *c);
 
 #endif

@@ -13,28 +13,71 @@
 #include <unistd.h>
 
 #include "skiff/buf.h"
+#include "skiff/resource.h"
 #include "skiff/time.h"
 #include "skiff/workflow.h"
 #include "skiff/yaml.h"
 
 const char cmd_run_usage[] =
-    "Usage: skiff run FILE [-p NAME=VALUE ...] [-o json] [--run-dir DIR]\n\n"
+    "Usage: skiff run FILE... [-f TEMPLATES] [-p NAME=VALUE ...] [-o json] [--run-dir DIR]\n\n"
     "Run an Argo Workflow (argoproj.io/v1alpha1) to completion here, without a\n"
     "platform: each step is a host process with its own working folder, a\n"
     "private /tmp and its resources.limits enforced with cgroups. The file is\n"
     "validated first (errors with file:line:column, exit code 2). On a terminal\n"
-    "the steps are shown as a live tree; otherwise the final tree is printed.\n\n"
+    "the steps are shown as a live tree; otherwise the final tree is printed.\n"
+    "Several files run side by side and share the machine's resources: a step\n"
+    "whose requests (cpu, memory, nvidia.com/gpu) do not fit waits, Pending,\n"
+    "with the reason as its message.\n\n"
     "Options:\n"
     "  -p, --parameter NAME=VALUE  override spec.arguments.parameters NAME\n"
+    "  -f, --templates FILE        WorkflowTemplates that workflowTemplateRef and\n"
+    "                              templateRef may name (repeatable)\n"
     "  -o, --output json           print the final Workflow object, status included\n"
     "  --run-dir DIR               where step folders and logs go\n"
-    "                              (default: $SKIFF_HOME/runs/<name>-<uid prefix>)\n\n"
+    "                              (default: $SKIFF_HOME/runs/<name>-<uid prefix>;\n"
+    "                              with several files, DIR/<name>)\n"
+    "  -p applies to every file; -o json prints {\"items\": [...]} for several.\n\n"
+    "Environment: SKIFF_GPUS=0,1 (the GPUs to hand out), SKIFF_POOLS (node\n"
+    "pools, docs/workflows.md).\n\n"
     "Exit codes: 0 Succeeded, 1 Failed or Error, 2 bad input.\n\n"
     "Examples:\n"
     "  skiff run examples/seed/workflow.yaml\n"
-    "  skiff run pipeline.yaml -p data-version=v3.2.1 -o json > result.json\n";
+    "  skiff run pipeline.yaml -p data-version=v3.2.1 -o json > result.json\n"
+    "  SKIFF_GPUS=0 skiff run train-a.yaml train-b.yaml\n";
 
 #define MAX_PARAMS 256
+#define MAX_FILES 64
+#define MAX_TEMPLATE_FILES 16
+#define MAX_TEMPLATES 256
+
+/* Loads the WorkflowTemplates of `file` into tmpls (borrowed from *docs,
+ * which the caller frees). 0, or a CLI exit code with the error printed. */
+static int load_templates(const char *file, struct skiff_yaml_docs **docs, const json_t **tmpls,
+                          size_t *n)
+{
+    struct skiff_err err = SKIFF_ERR_INIT;
+    if (skiff_yaml_load_file(file, docs, &err))
+        return cli_fail(&err);
+    for (size_t i = 0; i < skiff_yaml_count(*docs); i++) {
+        struct skiff_validation v = {.docs = *docs, .doc_index = i, .err = &err};
+        const struct skiff_kind *k = NULL;
+        int rc = skiff_resource_validate(skiff_yaml_doc(*docs, i), &v, &k);
+        skiff_validation_release(&v);
+        if (rc)
+            return cli_fail(&err);
+        if (strcmp(k->kind, "WorkflowTemplate") != 0) {
+            fprintf(stderr, "skiff: '%s' document %zu is a %s; -f takes WorkflowTemplates\n",
+                    file, i + 1, k->kind);
+            return CLI_USAGE;
+        }
+        if (*n == MAX_TEMPLATES) {
+            fprintf(stderr, "skiff: more than %d WorkflowTemplates\n", MAX_TEMPLATES);
+            return CLI_USAGE;
+        }
+        tmpls[(*n)++] = skiff_yaml_doc(*docs, i);
+    }
+    return 0;
+}
 
 static const char *icon(const char *phase)
 {
@@ -222,18 +265,26 @@ int cmd_run(int argc, char **argv)
     struct skiff_workflow_param params[MAX_PARAMS];
     struct skiff_err err = SKIFF_ERR_INIT;
     struct skiff_yaml_docs *docs = NULL;
-    struct skiff_workflow *wf = NULL;
-    struct skiff_workflow_run_opts o = {0};
+    struct skiff_workflow *wfs[MAX_FILES] = {0};
+    struct skiff_workflow_run_opts o[MAX_FILES];
+    char dirs[MAX_FILES][4096];
+    json_t *statuses[MAX_FILES] = {0};
     struct live live = {0};
-    json_t *status = NULL, *obj = NULL;
-    const char *file = NULL, *output = NULL, *run_dir = NULL;
-    char *pbuf[MAX_PARAMS], dir[4096];
-    size_t np = 0;
+    json_t *obj = NULL;
+    const char *files[MAX_FILES], *output = NULL, *run_dir = NULL;
+    const char *tfiles[MAX_TEMPLATE_FILES];
+    struct skiff_yaml_docs *tdocs[MAX_TEMPLATE_FILES] = {0};
+    const json_t *tmpls[MAX_TEMPLATES];
+    size_t ntf = 0, ntmpl = 0;
+    char *pbuf[MAX_PARAMS];
+    size_t np = 0, nf = 0;
     int rc = CLI_USAGE;
+    bool all_ok = true;
     struct sigaction sa;
 
     /* first, so that a signal during loading ends the run cleanly too */
     memset(&sa, 0, sizeof sa);
+    memset(o, 0, sizeof o);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -269,17 +320,23 @@ int cmd_run(int argc, char **argv)
             output = a + 2;
         } else if (strcmp(a, "--run-dir") == 0 && i + 1 < argc) {
             run_dir = argv[++i];
+        } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--templates") == 0) && i + 1 < argc) {
+            if (ntf == MAX_TEMPLATE_FILES) {
+                rc = cli_usage_error("run", "more than %d template files", MAX_TEMPLATE_FILES);
+                goto out;
+            }
+            tfiles[ntf++] = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             rc = cli_usage_error("run", "unknown option '%s'", a);
             goto out;
-        } else if (!file) {
-            file = a;
+        } else if (nf < MAX_FILES) {
+            files[nf++] = a;
         } else {
-            rc = cli_usage_error("run", "unexpected argument '%s'", a);
+            rc = cli_usage_error("run", "more than %d workflow files", MAX_FILES);
             goto out;
         }
     }
-    if (!file) {
+    if (!nf) {
         rc = cli_usage_error("run", "no workflow file given");
         goto out;
     }
@@ -287,63 +344,96 @@ int cmd_run(int argc, char **argv)
         rc = cli_usage_error("run", "unknown output format '%s' (json is supported)", output);
         goto out;
     }
-    if (skiff_yaml_load_file(file, &docs, &err)) {
-        rc = cli_fail(&err);
-        goto out;
+    for (size_t f = 0; f < ntf; f++)
+        if ((rc = load_templates(tfiles[f], &tdocs[f], tmpls, &ntmpl)))
+            goto out;
+    rc = CLI_USAGE;
+    for (size_t f = 0; f < nf; f++) {
+        skiff_yaml_free(docs);
+        docs = NULL;
+        if (skiff_yaml_load_file(files[f], &docs, &err)) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+        if (skiff_yaml_count(docs) != 1) {
+            fprintf(stderr, "skiff: '%s' holds %zu documents; skiff run takes one Workflow "
+                            "per file\n", files[f], skiff_yaml_count(docs));
+            goto out;
+        }
+        if (skiff_workflow_load_with(skiff_yaml_doc(docs, 0), docs, 0, tmpls, ntmpl, params, np,
+                                     &wfs[f], &err)) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+        if (run_dir && nf == 1)
+            snprintf(dirs[f], sizeof dirs[f], "%s", run_dir);
+        else if (run_dir)
+            snprintf(dirs[f], sizeof dirs[f], "%s/%s", run_dir, skiff_workflow_name(wfs[f]));
+        else
+            /* the uid keeps two runs of one fixed-name workflow apart */
+            snprintf(dirs[f], sizeof dirs[f], "%s/runs/%s-%.8s", cli_home(),
+                     skiff_workflow_name(wfs[f]), skiff_workflow_uid(wfs[f]));
+        o[f].run_dir = dirs[f];
+        o[f].skiff_url = getenv("SKIFF_URL");
+        o[f].tracking_uri = getenv("MLFLOW_TRACKING_URI");
+        o[f].stop = &stop_requested;
     }
-    if (skiff_yaml_count(docs) != 1) {
-        fprintf(stderr, "skiff: '%s' holds %zu documents; skiff run takes one Workflow\n", file,
-                skiff_yaml_count(docs));
-        goto out;
+    live.name = skiff_workflow_name(wfs[0]);
+    /* one live tree; several runs print their final trees */
+    if (!output && nf == 1 && isatty(STDOUT_FILENO)) {
+        o[0].on_change = redraw;
+        o[0].ctx = &live;
     }
-    if (skiff_workflow_load(skiff_yaml_doc(docs, 0), docs, 0, params, np, &wf, &err)) {
-        rc = cli_fail(&err);
-        goto out;
-    }
-    if (!run_dir) {
-        /* the uid keeps two runs of one fixed-name workflow apart */
-        snprintf(dir, sizeof dir, "%s/runs/%s-%.8s", cli_home(), skiff_workflow_name(wf),
-                 skiff_workflow_uid(wf));
-        run_dir = dir;
-    }
-    o.run_dir = run_dir;
-    o.skiff_url = getenv("SKIFF_URL");
-    o.tracking_uri = getenv("MLFLOW_TRACKING_URI");
-    live.name = skiff_workflow_name(wf);
-    if (!output && isatty(STDOUT_FILENO)) {
-        o.on_change = redraw;
-        o.ctx = &live;
-    }
-    o.stop = &stop_requested;
-    if (skiff_workflow_run(wf, &o, &status, &err)) {
+    if (skiff_workflow_run_many(wfs, o, nf, statuses, &err)) {
         rc = cli_fail(&err);
         if (rc == CLI_USAGE)
             rc = CLI_FAILED;
         goto out;
     }
     if (output) {
-        obj = skiff_workflow_object(wf, status);
+        json_t *items = nf > 1 ? json_array() : NULL;
+        for (size_t f = 0; f < nf; f++) {
+            json_t *w = skiff_workflow_object(wfs[f], statuses[f]);
+            if (!w || (items && json_array_append_new(items, w))) {
+                json_decref(items);
+                rc = CLI_FAILED;
+                goto out;
+            }
+            if (!items)
+                obj = w;
+        }
+        if (items)
+            obj = json_pack("{s:o}", "items", items);
         if (!obj || cli_print_object(obj, "json", &err)) {
             rc = cli_fail(&err);
             goto out;
         }
-    } else if (o.on_change) {
-        redraw(status, &live);
+    } else if (o[0].on_change) {
+        redraw(statuses[0], &live);
     } else {
-        struct skiff_buf b = SKIFF_BUF_INIT;
-        render(status, live.name, &b);
-        fputs(b.ptr, stdout);
-        skiff_buf_release(&b);
+        for (size_t f = 0; f < nf; f++) {
+            struct skiff_buf b = SKIFF_BUF_INIT;
+            render(statuses[f], skiff_workflow_name(wfs[f]), &b);
+            fputs(b.ptr, stdout);
+            if (f + 1 < nf)
+                fputs("\n", stdout);
+            skiff_buf_release(&b);
+        }
     }
-    rc = strcmp(json_string_value(json_object_get(status, "phase")), "Succeeded") == 0
-             ? CLI_OK
-             : CLI_FAILED;
+    for (size_t f = 0; f < nf; f++)
+        all_ok &= strcmp(json_string_value(json_object_get(statuses[f], "phase")),
+                         "Succeeded") == 0;
+    rc = all_ok ? CLI_OK : CLI_FAILED;
 out:
     for (size_t i = 0; i < np; i++)
         free(pbuf[i]);
-    json_decref(status);
+    for (size_t f = 0; f < nf; f++) {
+        json_decref(statuses[f]);
+        skiff_workflow_free(wfs[f]);
+    }
     json_decref(obj);
-    skiff_workflow_free(wf);
     skiff_yaml_free(docs);
+    for (size_t f = 0; f < ntf; f++)
+        skiff_yaml_free(tdocs[f]);
     return rc;
 }

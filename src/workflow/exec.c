@@ -7,8 +7,11 @@
  *   - A node's phase only moves forward along the diagram below; once
  *     fulfilled (Succeeded, Failed, Error, Skipped, Omitted) it never
  *     changes again.
- *   - Every Running pod node has a live child process (proc.pid) that
- *     only the loop in skiff_workflow_run reaps.
+ *   - Every Running pod node has a live child process (proc.pid), or a
+ *     job whose replicas are children, or a created skiff object; only the
+ *     loop in skiff_workflow_run_many reaps.
+ *   - A pod node holds a ledger grant (sched.c) exactly while its
+ *     processes may run: taken before the spawn, released when reaped.
  *   - children are the nodes a node contains (DAG -> tasks, TaskGroup ->
  *     items, Retry -> attempts, Steps -> StepGroups -> steps), which is
  *     what the tree printers need; Argo's DAG edges between tasks are
@@ -19,6 +22,9 @@
  *   Pending --start_pod--> Running --finish_pod--> Succeeded | Failed | Error
  *      |                                  (Failed when killed: deadline, OOM)
  *      +--step_pod (workflow deadline passed)--> Failed
+ *      +--acquire (the ledger has no room)--> Pending, the reason as message
+ *   resource pod: Pending --start_resource--> Running
+ *                 --step_job (replicas reaped) / step_kind--> Succeeded | Failed | Error
  *   Running (DAG, Steps, TaskGroup, Retry) --step_*--> Succeeded | Failed | Error
  *   (new) --add_call (when false)--> Skipped;  --step_dag (depends false)--> Omitted
  *
@@ -28,9 +34,12 @@
  */
 #include "workflow_int.h"
 
+#include "skiff/auth.h"
 #include "skiff/buf.h"
 #include "skiff/err.h"
+#include "skiff/resource.h"
 #include "skiff/time.h"
+#include "skiff/yaml.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -41,6 +50,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,6 +98,20 @@ struct node {
     char *dir;                     /* the step's folder */
     int64_t peak_memory;
     double cpu_seconds;
+    /* resources from the process-wide ledger (sched.c) */
+    struct workflow__grant grant;  /* held from start_pod to finish_pod */
+    struct workflow__grant held;   /* what it held, for the status after release */
+    char *waited;                  /* the first reason it stayed Pending; NULL = none */
+    double gpu_seconds;            /* devices x seconds held */
+    /* resource template */
+    struct workflow__job *job;     /* a PyTorchJob's replicas; owned */
+    int verdict;                   /* 1 succeeded, -1 failed, 0 not yet */
+    char *verdict_msg;
+    bool job_changed;              /* a replica exited since the last look */
+    bool job_killed;               /* the leftover replicas were killed */
+    const struct skiff_kind *kind; /* a skiff kind created in the store */
+    json_t *res_obj;               /* the created object (skiff kind); owned */
+    int64_t next_poll;             /* monotonic us of the next store read */
 };
 
 struct engine {
@@ -99,6 +124,7 @@ struct engine {
     bool deadline_hit;             /* set once the workflow deadline passed, or on stop */
     bool stopped;                  /* opts->stop was raised */
     unsigned version;              /* bumped on every change */
+    unsigned seen;                 /* version last given to on_change */
     json_t *globals;               /* [{name, value}] exported with globalName; owned */
     int rc;                        /* engine failure (out of memory) */
     struct skiff_err *err;
@@ -182,6 +208,7 @@ static long add_node(struct engine *e, const char *name, const char *display, en
     nd = &e->nodes[e->n];
     memset(nd, 0, sizeof *nd);
     nd->proc.status_fd = -1;
+    nd->grant.pool = nd->held.pool = -1;
     if (strcmp(name, e->wf->name) == 0)
         snprintf(id, sizeof id, "%s", e->wf->name);
     else
@@ -338,6 +365,11 @@ static const char *lookup(void *ctx, const char *name)
         return json_string_value(json_object_get(e->wf->spec, "serviceAccountName"));
     if (strcmp(name, "workflow.creationTimestamp") == 0)
         return keep(s, strdup(skiff_time_format(e->started, buf, sizeof buf)));
+    if (strcmp(name, "workflow.scheduledTime") == 0)
+        /* set on the children of a CronWorkflow (skiff_workflow_cron_child) */
+        return json_string_value(json_object_get(
+            json_object_get(json_object_get(e->wf->obj, "metadata"), "annotations"),
+            SKIFF_WORKFLOW_SCHEDULED_TIME));
     if (strcmp(name, "workflow.status") == 0)
         return e->root >= 0 ? phase_names[e->nodes[e->root].phase] : "Running";
     if (strcmp(name, "workflow.duration") == 0) {
@@ -745,6 +777,108 @@ static char *read_tail(const char *path, size_t max)
     return buf;
 }
 
+/* Clears a secret before its memory goes back to the allocator. */
+static void wipe(char *s)
+{
+    volatile char *p = s;
+    while (*p)
+        *p++ = '\0';
+}
+
+static void free_strv(char **v)
+{
+    for (size_t j = 0; v && v[j]; j++)
+        free(v[j]);
+    free(v);
+}
+
+/* Whether environ entry `kv` sets one of names[] ("NAME" each; "" skipped)
+ * or one of the names of extra[] ("NAME=value", NULL-terminated). */
+static bool env_named(const char *kv, const char *const *names, size_t n, char *const *extra)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t len = strlen(names[k]);
+        if (len && strncmp(kv, names[k], len) == 0 && kv[len] == '=')
+            return true;
+    }
+    for (size_t x = 0; extra && extra[x]; x++) {
+        size_t len = strcspn(extra[x], "=");
+        if (strncmp(kv, extra[x], len + 1) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The environment of a step process, NULL-terminated, malloc'd (free with
+ * free_strv); NULL when out of memory. The engine's own environment, less
+ * what the engine sets for the step, then the container's `env`, then
+ * SKIFF_WORKFLOW, SKIFF_STEP, TMPDIR, PWD, SKIFF_URL, MLFLOW_TRACKING_URI,
+ * CUDA_VISIBLE_DEVICES (the held GPUs; empty for a step that holds none
+ * when the machine has some, so that it cannot take a GPU it was not
+ * given: the article's first incident) and `extra` ("NAME=value" entries,
+ * NULL-terminated, may be NULL). */
+static char **make_env(struct engine *e, struct node *nd, const json_t *env, const char *tmp,
+                       const char *work, const int *gpus, int ngpus, char *const *extra)
+{
+    const char *const own[] = {"TMPDIR", "SKIFF_STEP", "PWD", "SKIFF_WORKFLOW",
+                               "CUDA_VISIBLE_DEVICES", e->o->skiff_url ? "SKIFF_URL" : "",
+                               e->o->tracking_uri ? "MLFLOW_TRACKING_URI" : ""};
+    size_t nenv = 0, nextra = 0, ne = 0;
+    char **envp;
+    const json_t *it;
+    size_t k;
+
+    while (extra && extra[nextra])
+        nextra++;
+    while (environ && environ[nenv])
+        nenv++;
+    envp = calloc(nenv + json_array_size(env) + nextra + 10, sizeof *envp);
+    if (!envp)
+        return NULL;
+    for (size_t j = 0; j < nenv; j++) {
+        if (env_named(environ[j], own, sizeof own / sizeof *own, extra))
+            continue;
+        if (!(envp[ne++] = strdup(environ[j])))
+            goto oom;
+    }
+    json_array_foreach(env, k, it) {
+        const char *n = json_string_value(json_object_get(it, "name"));
+        char *v = workflow__scalar(json_object_get(it, "value"));
+        if (n && v && (envp[ne] = malloc(strlen(n) + strlen(v) + 2)))
+            sprintf(envp[ne++], "%s=%s", n, v);
+        free(v);
+    }
+#define ADD_ENV(fmt, val)                                                              \
+    do {                                                                               \
+        if (!(envp[ne] = malloc(strlen(fmt) + strlen(val) + 1)))                       \
+            goto oom;                                                                  \
+        sprintf(envp[ne++], fmt, val);                                                 \
+    } while (0)
+    ADD_ENV("SKIFF_WORKFLOW=%s", e->wf->name);
+    ADD_ENV("SKIFF_STEP=%s", nd->name);
+    ADD_ENV("TMPDIR=%s", tmp);
+    ADD_ENV("PWD=%s", work);
+    if (e->o->skiff_url)
+        ADD_ENV("SKIFF_URL=%s", e->o->skiff_url);
+    if (e->o->tracking_uri)
+        ADD_ENV("MLFLOW_TRACKING_URI=%s", e->o->tracking_uri);
+    if (ngpus || workflow__sched_has_gpus()) {
+        char devs[WORKFLOW__GPU_MAX * 4 + 1] = "";
+        size_t off = 0;
+        for (int g = 0; g < ngpus; g++)
+            off += (size_t)snprintf(devs + off, sizeof devs - off, "%s%d", g ? "," : "",
+                                    gpus[g]);
+        ADD_ENV("CUDA_VISIBLE_DEVICES=%s", devs);
+    }
+    for (size_t x = 0; x < nextra; x++)
+        ADD_ENV("%s", extra[x]);
+#undef ADD_ENV
+    return envp;
+oom:
+    free_strv(envp);
+    return NULL;
+}
+
 static void start_pod(struct engine *e, long i)
 {
     struct node *nd = &e->nodes[i];
@@ -755,8 +889,9 @@ static void start_pod(struct engine *e, long i)
     const char *type = workflow__template_type(nd->tmpl);
     char work[1100], tmp[1100], out[1100], errp[1100], script[1200], cg[300];
     char **argv = NULL, **envp = NULL;
-    char msg[SKIFF_ERR_MSG_MAX + 64];
-    size_t na = 0, ne = 0, nenv = 0;
+    char msg[SKIFF_ERR_MSG_MAX + 64], tokpath[1100] = "", *token = NULL;
+    char *tokenv[3] = {NULL, NULL, NULL};
+    size_t na = 0;
     const json_t *it;
     size_t k;
 
@@ -784,10 +919,7 @@ static void start_pod(struct engine *e, long i)
     }
     argv = calloc(json_array_size(json_object_get(body, "command")) +
                       json_array_size(json_object_get(body, "args")) + 2, sizeof *argv);
-    while (environ && environ[nenv])
-        nenv++;
-    envp = calloc(nenv + json_array_size(json_object_get(body, "env")) + 9, sizeof *envp);
-    if (!argv || !envp)
+    if (!argv)
         goto oom;
     json_array_foreach(json_object_get(body, "command"), k, it)
         if (!(argv[na++] = workflow__scalar(it)))
@@ -808,39 +940,32 @@ static void start_pod(struct engine *e, long i)
             goto oom;
         sp.script_name = script;
     }
-    for (size_t j = 0; j < nenv; j++) {
-        /* the engine's own settings for the step win over inherited ones */
-        if (strncmp(environ[j], "TMPDIR=", 7) == 0 || strncmp(environ[j], "SKIFF_STEP=", 11) == 0 ||
-            strncmp(environ[j], "PWD=", 4) == 0 ||
-            strncmp(environ[j], "SKIFF_WORKFLOW=", 15) == 0 ||
-            (e->o->skiff_url && strncmp(environ[j], "SKIFF_URL=", 10) == 0) ||
-            (e->o->tracking_uri && strncmp(environ[j], "MLFLOW_TRACKING_URI=", 20) == 0))
-            continue;
-        if (!(envp[ne++] = strdup(environ[j])))
+    if (e->o->step_token) {
+        /* the step's token lives no longer than the step may: its deadline
+         * (activeDeadlineSeconds or timeout) when it has one */
+        long ads = json_int(json_object_get(nd->tmpl, "activeDeadlineSeconds"), 0);
+        char *timeout = workflow__scalar(json_object_get(nd->tmpl, "timeout"));
+        int64_t t_us = 0, ttl = ads > 0 ? ads : 0;
+        if (timeout && skiff_duration_parse(timeout, &t_us, NULL) == 0 && t_us > 0 &&
+            (!ttl || (t_us + SKIFF_US_PER_SEC - 1) / SKIFF_US_PER_SEC < ttl))
+            ttl = (t_us + SKIFF_US_PER_SEC - 1) / SKIFF_US_PER_SEC;
+        free(timeout);
+        snprintf(tokpath, sizeof tokpath, "%s/token", nd->dir);
+        if (e->o->step_token(e->o->ctx, ttl, &token, &err) ||
+            skiff_auth_write_token_file(tokpath, token, &err)) {
+            snprintf(msg, sizeof msg, "cannot give the step its token: %s", err.msg);
+            set_phase(e, i, P_ERROR, msg);
+            goto out;
+        }
+        if (!(tokenv[0] = malloc(strlen(tokpath) + 20)) ||
+            !(tokenv[1] = malloc(strlen(token) + 30)))
             goto oom;
+        sprintf(tokenv[0], "SKIFF_TOKEN_FILE=%s", tokpath);
+        sprintf(tokenv[1], "MLFLOW_TRACKING_TOKEN=%s", token);
     }
-    json_array_foreach(json_object_get(body, "env"), k, it) {
-        const char *n = json_string_value(json_object_get(it, "name"));
-        char *v = workflow__scalar(json_object_get(it, "value"));
-        if (n && v && (envp[ne] = malloc(strlen(n) + strlen(v) + 2)))
-            sprintf(envp[ne++], "%s=%s", n, v);
-        free(v);
-    }
-#define ADD_ENV(fmt, val)                                                              \
-    do {                                                                               \
-        if (!(envp[ne] = malloc(strlen(fmt) + strlen(val) + 1)))                       \
-            goto oom;                                                                  \
-        sprintf(envp[ne++], fmt, val);                                                 \
-    } while (0)
-    ADD_ENV("SKIFF_WORKFLOW=%s", e->wf->name);
-    ADD_ENV("SKIFF_STEP=%s", nd->name);
-    ADD_ENV("TMPDIR=%s", tmp);
-    ADD_ENV("PWD=%s", work);
-    if (e->o->skiff_url)
-        ADD_ENV("SKIFF_URL=%s", e->o->skiff_url);
-    if (e->o->tracking_uri)
-        ADD_ENV("MLFLOW_TRACKING_URI=%s", e->o->tracking_uri);
-#undef ADD_ENV
+    if (!(envp = make_env(e, nd, json_object_get(body, "env"), tmp, work, nd->grant.gpus,
+                          nd->grant.ngpus, e->o->step_token ? tokenv : NULL)))
+        goto oom;
     res = json_object_get(json_object_get(body, "resources"), "limits");
     if (json_object_get(res, "memory")) {
         double d;
@@ -900,11 +1025,19 @@ out:
     e->nodes[i].resolved = t;
     for (size_t j = 0; argv && argv[j]; j++)
         free(argv[j]);
-    for (size_t j = 0; envp && envp[j]; j++)
-        free(envp[j]);
     free(argv);
-    free(envp);
+    free_strv(envp);
     free(s.scratch);
+    /* the token dies with the step: a step that never ran loses it now */
+    if (tokpath[0] && !nd->spawned)
+        unlink(tokpath);
+    if (token)
+        wipe(token);
+    if (tokenv[1])
+        wipe(tokenv[1]);
+    free(token);
+    free(tokenv[0]);
+    free(tokenv[1]);
 }
 
 static const char *signal_name(int sig)
@@ -923,12 +1056,12 @@ static const char *signal_name(int sig)
 }
 
 /* "; stderr: a | b | c" from the last lines of the step's stderr. */
-static void stderr_tail(const struct node *nd, struct skiff_buf *b)
+static void stderr_tail(const char *dir, struct skiff_buf *b)
 {
     char path[1100], *text, *lines[STDERR_TAIL];
     size_t n = 0;
 
-    snprintf(path, sizeof path, "%s/stderr.log", nd->dir);
+    snprintf(path, sizeof path, "%s/stderr.log", dir);
     if (!(text = read_tail(path, 4096)))
         return;
     for (char *end = text + strlen(text); end > text && n < STDERR_TAIL;) {
@@ -961,7 +1094,12 @@ static void trim(char *s)
 }
 
 /* Output parameters, result and exitCode of a pod that exited 0. */
-static int collect_outputs(struct node *nd, const json_t *t, json_t *outputs, struct skiff_buf *msg)
+/* outputs.parameters of template t for a step whose folder is `dir`
+ * (valueFrom.path; /tmp/... inside dir/tmp when it had a private /tmp),
+ * or valueFrom.jsonPath ("{.metadata.name}") on `obj` for resource
+ * templates; outputs.result from its stdout. 0, or -1 with msg set. */
+static int collect_outputs(const char *dir, bool private_tmp, const json_t *obj, const json_t *t,
+                           json_t *outputs, struct skiff_buf *msg)
 {
     json_t *params = json_array();
     const json_t *o;
@@ -972,17 +1110,34 @@ static int collect_outputs(struct node *nd, const json_t *t, json_t *outputs, st
         const char *name = json_string_value(json_object_get(o, "name"));
         const json_t *vf = json_object_get(o, "valueFrom");
         const char *p = json_string_value(json_object_get(vf, "path"));
+        const char *jp = json_string_value(json_object_get(vf, "jsonPath"));
         char *v = NULL;
-        if (!p) {
+        if (jp && obj) {
+            /* kubectl's "{.a.b}" as a dot path */
+            char dot[512];
+            size_t n;
+            snprintf(dot, sizeof dot, "%s", jp + (jp[0] == '{'));
+            n = strlen(dot);
+            if (n && dot[n - 1] == '}')
+                dot[n - 1] = '\0';
+            v = workflow__scalar(workflow__json_path(obj, dot + (dot[0] == '.')));
+            if (!v && json_object_get(vf, "default"))
+                v = workflow__scalar(json_object_get(vf, "default"));
+            if (!v) {
+                skiff_buf_appendf(msg, "output parameter '%s': nothing at %s", name, jp);
+                json_decref(params);
+                return -1;
+            }
+        } else if (!p) {
             v = workflow__scalar(json_object_get(o, "value"));
         } else {
             /* /tmp/... is the step's own tmp folder when it had a private /tmp */
-            if (nd->proc.private_tmp && strncmp(p, "/tmp/", 5) == 0)
-                snprintf(path, sizeof path, "%s/tmp/%s", nd->dir, p + 5);
+            if (private_tmp && strncmp(p, "/tmp/", 5) == 0)
+                snprintf(path, sizeof path, "%s/tmp/%s", dir, p + 5);
             else if (p[0] == '/')
                 snprintf(path, sizeof path, "%s", p);
             else
-                snprintf(path, sizeof path, "%s/work/%s", nd->dir, p);
+                snprintf(path, sizeof path, "%s/work/%s", dir, p);
             if ((v = read_tail(path, OUTPUT_MAX)))
                 trim(v);
             else if (json_object_get(vf, "default"))
@@ -1001,8 +1156,8 @@ static int collect_outputs(struct node *nd, const json_t *t, json_t *outputs, st
         json_object_set_new(outputs, "parameters", params);
     else
         json_decref(params);
-    snprintf(path, sizeof path, "%s/stdout.log", nd->dir);
-    if ((text = read_tail(path, OUTPUT_MAX))) {
+    if (dir && snprintf(path, sizeof path, "%s/stdout.log", dir) > 0 &&
+        (text = read_tail(path, OUTPUT_MAX))) {
         size_t n = strlen(text);
         if (n && text[n - 1] == '\n')   /* exactly one trailing newline goes (spec §3.3) */
             text[n - 1] = '\0';
@@ -1043,6 +1198,14 @@ static void finish_pod(struct engine *e, long i, int wstatus, const struct rusag
 
     workflow__proc_finish(&nd->proc, wstatus, ru, &x);
     nd->spawned = false;
+    if (e->o->step_token && nd->dir) {
+        char tokpath[1100];
+        snprintf(tokpath, sizeof tokpath, "%s/token", nd->dir);
+        unlink(tokpath);
+    }
+    nd->gpu_seconds = nd->grant.ngpus * (double)(skiff_time_now_us() - nd->started) / 1e6;
+    nd->held = nd->grant;
+    workflow__sched_release(&nd->grant);
     nd->peak_memory = x.peak_memory;
     nd->cpu_seconds = x.cpu_seconds;
     snprintf(code, sizeof code, "%d", x.exit_code);
@@ -1064,10 +1227,12 @@ static void finish_pod(struct engine *e, long i, int wstatus, const struct rusag
         ph = P_FAILED;
         skiff_buf_appendf(&msg, "exit code %d", x.exit_code);
     } else {
-        ph = collect_outputs(nd, t, outputs, &msg) == 0 ? P_SUCCEEDED : P_ERROR;
+        ph = collect_outputs(nd->dir, nd->proc.private_tmp, NULL, t, outputs, &msg) == 0
+                 ? P_SUCCEEDED
+                 : P_ERROR;
     }
     if (ph == P_FAILED && !nd->kill_msg)
-        stderr_tail(nd, &msg);
+        stderr_tail(nd->dir, &msg);
     if (nd->proc.setup_msg[0] && !nd->proc.exec_failed)
         skiff_buf_appendf(&msg, "%s%s", msg.len ? "; " : "", nd->proc.setup_msg);
     if (nd->proc.rlimit_only)
@@ -1084,8 +1249,15 @@ static void finish_pod(struct engine *e, long i, int wstatus, const struct rusag
     skiff_buf_release(&msg);
 }
 
+static void kill_job(struct node *nd);
+
 static void kill_pod(struct node *nd, const char *why)
 {
+    if (nd->job && workflow__job_active(nd->job) && !nd->kill_msg) {
+        nd->kill_msg = why;
+        kill_job(nd);
+        return;
+    }
     if (!nd->spawned || nd->kill_msg)
         return;
     nd->kill_msg = why;
@@ -1093,9 +1265,556 @@ static void kill_pod(struct node *nd, const char *why)
     kill(nd->proc.pid, SIGKILL);
 }
 
+/* ---- resource templates ---- */
+
+static void kill_job(struct node *nd)
+{
+    for (size_t k = 0; k < nd->job->n; k++) {
+        struct workflow__replica *r = &nd->job->reps[k];
+        if (r->spawned && !r->exited) {
+            r->killed = true;
+            kill(-r->proc.pid, SIGKILL);
+            kill(r->proc.pid, SIGKILL);
+        }
+    }
+    nd->job_killed = true;
+}
+
+/* A free TCP port on 127.0.0.1 for MASTER_PORT (0 when none). */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+
+    if (fd < 0)
+        return 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+/* The sum of the replicas' requests, with the Master's (else the first
+ * replica's) nodeSelector and tolerations. */
+static int job_request(const struct workflow__job *j, struct workflow__request *r,
+                       struct skiff_err *err)
+{
+    memset(r, 0, sizeof *r);
+    for (size_t k = 0; k < j->n; k++) {
+        struct workflow__request one = {0};
+        int rc = workflow__request_parse(json_object_get(j->reps[k].container, "resources"),
+                                         &one, err);
+        if (rc)
+            return skiff_err_prefix(err, "%s %d", j->reps[k].type, j->reps[k].index);
+        r->cpu += one.cpu;
+        r->memory += one.memory;
+        r->gpus += one.gpus;
+    }
+    {
+        const json_t *specs =
+            json_object_get(json_object_get(j->obj, "spec"), "pytorchReplicaSpecs");
+        const json_t *ps = json_object_get(json_object_get(json_object_get(
+                                               specs, j->reps[0].type), "template"), "spec");
+        r->node_selector = json_object_get(ps, "nodeSelector");
+        r->tolerations = json_object_get(ps, "tolerations");
+    }
+    return 0;
+}
+
+/* Spawns replica k of pod node i's job, with its share of the GPUs. */
+static int spawn_replica(struct engine *e, long i, size_t k, int *next_gpu,
+                         struct skiff_err *err)
+{
+    struct node *nd = &e->nodes[i];
+    struct workflow__job *j = nd->job;
+    struct workflow__replica *r = &j->reps[k];
+    struct workflow__spawn sp = {0};
+    struct workflow__request one = {0};
+    const json_t *c = r->container, *it, *lim;
+    char work[1200], tmp[1200], out[1200], errp[1200], cg[400], lower[16];
+    char port[32], world[32], rank[32], ptype[48], pidx[32];
+    char *extra[] = {"MASTER_ADDR=127.0.0.1", port, world, rank, ptype, pidx, NULL};
+    char **argv = NULL, **envp = NULL, *mem_text = NULL;
+    size_t na = 0, idx;
+    int rc = 0;
+
+    for (size_t x = 0; x <= strlen(r->type); x++)
+        lower[x] = (char)tolower((unsigned char)r->type[x]);
+    if (!(r->dir = malloc(1100)))
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    snprintf(r->dir, 1100, "%s/%s-%d", nd->dir, lower, r->index);
+    snprintf(work, sizeof work, "%s/work", r->dir);
+    snprintf(tmp, sizeof tmp, "%s/tmp", r->dir);
+    snprintf(out, sizeof out, "%s/stdout.log", r->dir);
+    snprintf(errp, sizeof errp, "%s/stderr.log", r->dir);
+    if (mkdirs(work) != 0 || mkdirs(tmp) != 0 || chmod(tmp, 01777) != 0)
+        return skiff_err_sys(err, SKIFF_EIO, "cannot make the replica folder '%s'", r->dir);
+    snprintf(port, sizeof port, "MASTER_PORT=%d", j->port);
+    snprintf(world, sizeof world, "WORLD_SIZE=%zu", j->n);
+    snprintf(rank, sizeof rank, "RANK=%d", r->rank);
+    snprintf(ptype, sizeof ptype, "SKIFF_REPLICA_TYPE=%s", r->type);
+    snprintf(pidx, sizeof pidx, "SKIFF_REPLICA_INDEX=%d", r->index);
+    workflow__request_parse(json_object_get(c, "resources"), &one, NULL);
+    argv = calloc(json_array_size(json_object_get(c, "command")) +
+                      json_array_size(json_object_get(c, "args")) + 1, sizeof *argv);
+    if (!argv)
+        goto oom;
+    json_array_foreach(json_object_get(c, "command"), idx, it)
+        if (!(argv[na++] = workflow__scalar(it)))
+            goto oom;
+    json_array_foreach(json_object_get(c, "args"), idx, it)
+        if (!(argv[na++] = workflow__scalar(it)))
+            goto oom;
+    if (one.gpus > nd->grant.ngpus - *next_gpu)
+        one.gpus = nd->grant.ngpus - *next_gpu;
+    envp = make_env(e, nd, json_object_get(c, "env"), tmp, work, nd->grant.gpus + *next_gpu,
+                    one.gpus, extra);
+    *next_gpu += one.gpus;
+    if (!envp)
+        goto oom;
+    lim = json_object_get(json_object_get(c, "resources"), "limits");
+    if (json_object_get(lim, "memory")) {
+        double d = 0;
+        mem_text = workflow__scalar(json_object_get(lim, "memory"));
+        if (mem_text && skiff_workflow_quantity(mem_text, &d, NULL) == 0) {
+            sp.limits.memory = (int64_t)d;
+            sp.limits.memory_text = mem_text;
+        }
+    }
+    if (json_object_get(lim, "cpu")) {
+        char *ct = workflow__scalar(json_object_get(lim, "cpu"));
+        if (!ct || skiff_workflow_quantity(ct, &sp.limits.cpu, NULL) != 0)
+            sp.limits.cpu = 0;
+        free(ct);
+    }
+    snprintf(cg, sizeof cg, "%s-%s%d-%d", nd->id, lower, r->index, (int)getpid());
+    sp.argv = argv;
+    sp.envp = envp;
+    sp.workdir = work;
+    sp.tmpdir = tmp;
+    sp.stdout_path = out;
+    sp.stderr_path = errp;
+    sp.cg_name = cg;
+    sp.parent = getpid();
+    if ((rc = workflow__spawn(&sp, &r->proc, err)) == 0)
+        r->spawned = true;
+    goto out;
+oom:
+    rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+out:
+    free_strv(argv);
+    free_strv(envp);
+    free(mem_text);
+    return rc;
+}
+
+/* Creates a skiff kind in the platform's store (controller mode). */
+static void create_skiff_kind(struct engine *e, long i, json_t *obj, const char *action)
+{
+    struct node *nd = &e->nodes[i];
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_validation v = {.err = &err};
+    const struct skiff_kind *k = NULL;
+    json_t *stored = NULL;
+    char msg[SKIFF_ERR_MSG_MAX + 200];
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"),
+                                                         "name"));
+    int rc;
+
+    if (!e->o->store) {
+        snprintf(msg, sizeof msg,
+                 "cannot create %s '%s': `skiff run` has no platform store; submit the "
+                 "workflow to a platform (skiff up) to create skiff kinds",
+                 kind, name ? name : "");
+        set_phase(e, i, P_ERROR, msg);
+        goto out;
+    }
+    if ((rc = skiff_resource_validate(obj, &v, &k)) == 0)
+        rc = strcmp(action, "apply") == 0
+                 ? skiff_resource_apply(e->o->store, k, obj, &stored, NULL, &err)
+                 : skiff_resource_create(e->o->store, k, obj, &stored, &err);
+    skiff_validation_release(&v);
+    if (rc) {
+        char em[SKIFF_ERR_MSG_MAX];
+        skiff_err_format(&err, em, sizeof em);
+        snprintf(msg, sizeof msg, "cannot %s %s '%s': %s", action, kind, name ? name : "", em);
+        set_phase(e, i, P_ERROR, msg);
+        goto out;
+    }
+    nd->kind = k;
+    nd->res_obj = stored;
+    nd->started = skiff_time_now_us();
+    set_phase(e, i, P_RUNNING, NULL);
+out:
+    json_decref(obj);
+}
+
+/* Pod node i of a `resource` template: substitutes and parses the
+ * manifest, then runs a PyTorchJob's replicas (when the ledger has room
+ * for all of them: else it stays Pending with the reason) or creates a
+ * skiff kind. */
+static void start_resource(struct engine *e, long i)
+{
+    struct node *nd = &e->nodes[i];
+    struct scope s = {e, i, -1, i, NULL, NULL};
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_yaml_docs *docs = NULL;
+    struct workflow__request req;
+    json_t *t = json_deep_copy(nd->tmpl), *obj = NULL, *meta;
+    const json_t *res;
+    const char *manifest, *action;
+    char msg[SKIFF_ERR_MSG_MAX + 64], holder[600], why[1024];
+    int next_gpu = 0;
+
+    if (!t || subst_json(t, &s, &err)) {
+        set_phase(e, i, P_ERROR, t ? err.msg : "out of memory");
+        goto out;
+    }
+    res = json_object_get(t, "resource");
+    manifest = json_string_value(json_object_get(res, "manifest"));
+    action = json_string_value(json_object_get(res, "action"));
+    if (!manifest || !action) {
+        set_phase(e, i, P_ERROR, "resource needs action and manifest");
+        goto out;
+    }
+    if (skiff_yaml_parse(manifest, strlen(manifest), "manifest", &docs, &err) ||
+        skiff_yaml_count(docs) != 1) {
+        skiff_err_format(&err, msg, sizeof msg);
+        set_phase(e, i, P_ERROR, docs ? "the manifest must hold one object" : msg);
+        goto out;
+    }
+    obj = json_deep_copy(skiff_yaml_doc(docs, 0));
+    meta = json_object_get(obj, "metadata");
+    if (!json_is_object(meta) || !json_is_string(json_object_get(obj, "kind"))) {
+        set_phase(e, i, P_ERROR, "Kind and name are both required but at least one of them "
+                                 "is missing from the manifest");
+        goto out;
+    }
+    if (!json_is_string(json_object_get(meta, "name"))) {
+        const char *gen = json_string_value(json_object_get(meta, "generateName"));
+        char suffix[8], name[300];
+        if (!gen) {
+            set_phase(e, i, P_ERROR, "Kind and name are both required but at least one of "
+                                     "them is missing from the manifest");
+            goto out;
+        }
+        workflow__random_chars(suffix, 5, "bcdfghjklmnpqrstvwxz2456789");
+        snprintf(name, sizeof name, "%s%s", gen, suffix);
+        json_object_set_new(meta, "name", json_string(name));
+    }
+    if (!workflow__job_kind(obj)) {
+        json_decref(nd->resolved);
+        nd->resolved = t;
+        t = NULL;
+        create_skiff_kind(e, i, obj, action);
+        obj = NULL;
+        goto out;
+    }
+    if (!nd->job) {
+        if (workflow__job_parse(obj, &nd->job, &err)) {
+            set_phase(e, i, P_ERROR, err.msg);
+            goto out;
+        }
+        obj = NULL;
+    }
+    if (job_request(nd->job, &req, &err)) {
+        set_phase(e, i, P_ERROR, err.msg);
+        goto out;
+    }
+    snprintf(holder, sizeof holder, "%s/%s", e->wf->name,
+             i == e->root && nd->tmpl_name ? nd->tmpl_name : nd->display);
+    if (!workflow__sched_acquire(&req, holder, &nd->grant, why, sizeof why)) {
+        set_message(e, i, why);
+        if (!nd->waited)
+            nd->waited = strdup(why);
+        goto out;
+    }
+    if (nd->message) {
+        free(nd->message);
+        nd->message = NULL;
+    }
+    if (!(nd->dir = malloc(1024))) {
+        set_phase(e, i, P_ERROR, "out of memory");
+        goto out;
+    }
+    snprintf(nd->dir, 1024, "%s/%s", e->o->run_dir, nd->id);
+    rmtree(nd->dir);
+    nd->job->port = free_port();
+    for (size_t k = 0; k < nd->job->n; k++)
+        if (spawn_replica(e, i, k, &next_gpu, &err)) {
+            skiff_err_format(&err, msg, sizeof msg);
+            nd->verdict = -1;
+            nd->verdict_msg = strdup(msg);
+            kill_job(nd);
+            break;
+        }
+    nd->started = skiff_time_now_us();
+    nd->job_changed = true;
+    {
+        long ads = json_int(json_object_get(nd->tmpl, "activeDeadlineSeconds"), 0);
+        if (ads > 0)
+            nd->deadline = skiff_time_mono_us() + ads * SKIFF_US_PER_SEC;
+    }
+    set_phase(e, i, P_RUNNING, NULL);
+out:
+    if (t) {
+        json_decref(nd->resolved);
+        nd->resolved = t;
+    }
+    json_decref(obj);
+    skiff_yaml_free(docs);
+    free(s.scratch);
+}
+
+/* A replica exited: its verdict and figures. */
+static void finish_replica(struct node *nd, struct workflow__replica *r, int wstatus,
+                           const struct rusage *ru)
+{
+    struct workflow__exit x;
+    struct skiff_buf msg = SKIFF_BUF_INIT;
+
+    workflow__proc_finish(&r->proc, wstatus, ru, &x);
+    r->exited = true;
+    r->peak_memory = x.peak_memory;
+    r->cpu_seconds = x.cpu_seconds;
+    r->ok = !r->proc.exec_failed && !x.oom && !x.signal && x.exit_code == 0;
+    if (r->proc.exec_failed)
+        skiff_buf_appendf(&msg, "cannot run the command: %s", r->proc.setup_msg);
+    else if (x.oom)
+        skiff_buf_puts(&msg, "OOMKilled");
+    else if (x.signal)
+        skiff_buf_appendf(&msg, "killed by signal %s", signal_name(x.signal));
+    else if (x.exit_code)
+        skiff_buf_appendf(&msg, "exit code %d", x.exit_code);
+    if (!r->ok && !r->proc.exec_failed)
+        stderr_tail(r->dir, &msg);
+    snprintf(r->msg, sizeof r->msg, "%s", msg.len ? msg.ptr : "");
+    skiff_buf_release(&msg);
+    workflow__job_update(nd->job);
+    nd->job_changed = true;
+}
+
+/* Decides a running PyTorchJob node as Argo does (spec §11.3): any
+ * failureCondition requirement true fails it, all successCondition
+ * requirements true succeed it. Without conditions the training
+ * operator's rule holds (the Master's success, any replica's failure).
+ * Local processes cannot outlive the node: after a failure the replicas
+ * left are killed, after a success they are waited for; the node ends once
+ * all are reaped. */
+static void step_job(struct engine *e, long i)
+{
+    struct node *nd = &e->nodes[i];
+    struct workflow__job *j = nd->job;
+    const json_t *res = json_object_get(nd->resolved, "resource");
+    const char *fc = json_string_value(json_object_get(res, "failureCondition"));
+    const char *sc = json_string_value(json_object_get(res, "successCondition"));
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_buf msg = SKIFF_BUF_INIT;
+    json_t *outputs;
+    int64_t peak = 0;
+    double cpu = 0;
+    bool hit = false;
+    char which[400];
+    size_t master = 0;
+
+    if (!nd->verdict && nd->kill_msg) {
+        nd->verdict = -1;
+        nd->verdict_msg = strdup(nd->kill_msg);
+    }
+    if (!nd->verdict && nd->job_changed) {
+        nd->job_changed = false;
+        if (fc && workflow__cond_eval(fc, j->obj, true, &hit, which, sizeof which, &err)) {
+            nd->verdict = -1;
+            nd->verdict_msg = strdup(err.msg);
+        } else if (hit) {
+            char m[600];
+            snprintf(m, sizeof m, "failure condition '%s' evaluated true", which);
+            nd->verdict = -1;
+            nd->verdict_msg = strdup(m);
+        } else if (sc && workflow__cond_eval(sc, j->obj, false, &hit, NULL, 0, &err)) {
+            nd->verdict = -1;
+            nd->verdict_msg = strdup(err.msg);
+        } else if (sc && hit) {
+            nd->verdict = 1;
+        } else if (!fc && !sc) {
+            nd->verdict = workflow__job_default_result(j);
+        }
+        if (!nd->verdict && !workflow__job_active(j)) {
+            char m[600];
+            snprintf(m, sizeof m, "every replica exited without meeting the success condition "
+                                  "'%s'", sc ? sc : "");
+            nd->verdict = -1;
+            nd->verdict_msg = strdup(m);
+        }
+        changed(e);
+    }
+    if (!nd->verdict)
+        return;
+    if (workflow__job_active(j)) {
+        /* a failed job's leftovers are killed; after success the rest
+         * (a Master writing its outputs) may finish on their own, within
+         * the deadlines */
+        if (nd->verdict < 0 && !nd->job_killed)
+            kill_job(nd);
+        return;
+    }
+    /* every replica reaped: the node ends */
+    for (size_t k = 0; k < j->n; k++) {
+        if (j->reps[k].peak_memory > peak)
+            peak = j->reps[k].peak_memory;
+        cpu += j->reps[k].cpu_seconds;
+        if (strcmp(j->reps[k].type, "Master") == 0)
+            master = k;
+    }
+    nd->peak_memory = peak;
+    nd->cpu_seconds = cpu;
+    nd->gpu_seconds = nd->grant.ngpus * (double)(skiff_time_now_us() - nd->started) / 1e6;
+    nd->held = nd->grant;
+    workflow__sched_release(&nd->grant);
+    {
+        /* status.conditions as the training operator writes them */
+        json_t *st = json_object_get(j->obj, "status");
+        json_object_set_new(st, "conditions",
+                            json_pack("[{s:s, s:s}]", "type",
+                                      nd->verdict > 0 ? "Succeeded" : "Failed", "status",
+                                      "True"));
+    }
+    outputs = json_object();
+    if (nd->verdict > 0) {
+        const struct workflow__replica *m = &j->reps[master];
+        if (collect_outputs(m->dir, m->proc.private_tmp, j->obj, nd->resolved, outputs,
+                            &msg) == 0) {
+            json_decref(nd->outputs);
+            nd->outputs = outputs;
+            outputs = NULL;
+            set_phase(e, i, P_SUCCEEDED, NULL);
+        } else {
+            set_phase(e, i, P_ERROR, msg.ptr);
+        }
+    } else {
+        skiff_buf_puts(&msg, nd->verdict_msg ? nd->verdict_msg : "the job failed");
+        for (size_t k = 0; k < j->n; k++)
+            if (j->reps[k].exited && !j->reps[k].ok && j->reps[k].msg[0] &&
+                !j->reps[k].killed) {
+                skiff_buf_appendf(&msg, "; %s %d: %s", j->reps[k].type, j->reps[k].index,
+                                  j->reps[k].msg);
+                break;
+            }
+        set_phase(e, i, P_FAILED, msg.ptr);
+    }
+    json_decref(outputs);
+    skiff_buf_release(&msg);
+}
+
+/* A skiff kind created in the store: conditions read from the stored
+ * object, once a second. */
+static void step_kind(struct engine *e, long i)
+{
+    struct node *nd = &e->nodes[i];
+    const json_t *res = json_object_get(nd->resolved, "resource");
+    const char *fc = json_string_value(json_object_get(res, "failureCondition"));
+    const char *sc = json_string_value(json_object_get(res, "successCondition"));
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_buf msg = SKIFF_BUF_INIT;
+    int64_t now = skiff_time_mono_us();
+    json_t *outputs = NULL;
+    bool hit = false;
+    char which[400];
+
+    if (nd->kill_msg || (e->stopped && !nd->exit_handler)) {
+        set_phase(e, i, P_FAILED, nd->kill_msg ? nd->kill_msg : STOPPED);
+        return;
+    }
+    if (fc || sc) {
+        json_t *cur = NULL;
+        const char *name = json_string_value(
+            json_object_get(json_object_get(nd->res_obj, "metadata"), "name"));
+        if (now < nd->next_poll)
+            return;
+        nd->next_poll = now + SKIFF_US_PER_SEC;
+        if (skiff_resource_get(e->o->store, nd->kind, name, &cur, &err)) {
+            set_phase(e, i, P_ERROR, err.msg);
+            return;
+        }
+        json_decref(nd->res_obj);
+        nd->res_obj = cur;
+        if (fc && (workflow__cond_eval(fc, cur, true, &hit, which, sizeof which, &err) || hit)) {
+            char m[600];
+            snprintf(m, sizeof m, "failure condition '%s' evaluated true", which);
+            set_phase(e, i, hit ? P_FAILED : P_ERROR, hit ? m : err.msg);
+            return;
+        }
+        if (sc && (workflow__cond_eval(sc, cur, false, &hit, NULL, 0, &err) || !hit)) {
+            if (err.code)
+                set_phase(e, i, P_ERROR, err.msg);
+            return;
+        }
+    }
+    outputs = json_object();
+    if (collect_outputs(NULL, false, nd->res_obj, nd->resolved, outputs, &msg) == 0) {
+        json_decref(nd->outputs);
+        nd->outputs = outputs;
+        outputs = NULL;
+        set_phase(e, i, P_SUCCEEDED, NULL);
+    } else {
+        set_phase(e, i, P_ERROR, msg.ptr);
+    }
+    json_decref(outputs);
+    skiff_buf_release(&msg);
+}
+
 /* ---- reconcile ---- */
 
 static void step(struct engine *e, long i);
+
+/* Asks the ledger for what pod i requests. True when held (or nothing to
+ * hold); false when it stays Pending (the reason becomes its message) or
+ * when it failed (bad quantity after substitution: Error). */
+static bool acquire(struct engine *e, long i)
+{
+    struct node *nd = &e->nodes[i];
+    struct scope s = {e, i, -1, i, NULL, NULL};
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct workflow__request r = {0};
+    const char *type = workflow__template_type(nd->tmpl);
+    json_t *res = json_deep_copy(json_object_get(json_object_get(nd->tmpl, type), "resources"));
+    char holder[600], why[1024];
+    bool ok = false;
+
+    r.node_selector = json_object_get(nd->tmpl, "nodeSelector");
+    if (!r.node_selector)
+        r.node_selector = json_object_get(e->wf->spec, "nodeSelector");
+    r.tolerations = json_object_get(nd->tmpl, "tolerations");
+    if (!r.tolerations)
+        r.tolerations = json_object_get(e->wf->spec, "tolerations");
+    if ((res && subst_json(res, &s, &err)) || workflow__request_parse(res, &r, &err)) {
+        set_phase(e, i, P_ERROR, err.msg);
+        goto out;
+    }
+    /* the root pod's display name is the workflow's: name its template */
+    snprintf(holder, sizeof holder, "%s/%s", e->wf->name,
+             i == e->root && nd->tmpl_name ? nd->tmpl_name : nd->display);
+    if (!workflow__sched_acquire(&r, holder, &nd->grant, why, sizeof why)) {
+        set_message(e, i, why);
+        if (!nd->waited)
+            nd->waited = strdup(why);
+        goto out;
+    }
+    if (nd->message) {
+        /* the waiting reason is over */
+        free(nd->message);
+        nd->message = NULL;
+        changed(e);
+    }
+    ok = true;
+out:
+    json_decref(res);
+    free(s.scratch);
+    return ok;
+}
 
 static void step_pod(struct engine *e, long i)
 {
@@ -1105,6 +1824,14 @@ static void step_pod(struct engine *e, long i)
                     ? json_int(json_object_get(e->nodes[nd->boundary].tmpl, "parallelism"), 0)
                     : 0;
 
+    if (nd->phase == P_RUNNING && nd->job) {
+        step_job(e, i);
+        return;
+    }
+    if (nd->phase == P_RUNNING && nd->kind) {
+        step_kind(e, i);
+        return;
+    }
     if (nd->phase != P_PENDING)
         return;
     if ((e->deadline_hit && !nd->exit_handler) || e->stopped) {
@@ -1115,7 +1842,15 @@ static void step_pod(struct engine *e, long i)
         return;
     if (tpar > 0 && running_pods(e, nd->boundary) >= tpar)
         return;
+    if (strcmp(workflow__template_type(nd->tmpl), "resource") == 0) {
+        start_resource(e, i);
+        return;
+    }
+    if (!acquire(e, i))
+        return;
     start_pod(e, i);
+    if (e->nodes[i].phase != P_RUNNING)
+        workflow__sched_release(&e->nodes[i].grant);
 }
 
 static bool retry_allowed(const json_t *rs, enum phase last)
@@ -1662,6 +2397,41 @@ static json_t *node_json(struct engine *e, struct node *nd)
                                                   (json_int_t)nd->peak_memory, "cpuSeconds",
                                                   nd->cpu_seconds));
     }
+    if (nd->type == N_POD && (nd->gpu_seconds > 0 || nd->waited || nd->grant.pool >= 0 ||
+                              nd->held.pool >= 0)) {
+        const struct workflow__grant *gr = nd->grant.pool >= 0 ? &nd->grant : &nd->held;
+        json_t *sk = json_object_get(o, "skiff");
+        if (!sk) {
+            sk = json_object();
+            json_object_set_new(o, "skiff", sk);
+        }
+        if (gr->pool >= 0) {
+            json_t *g = json_array();
+            json_object_set_new(sk, "pool", json_string(gr->pool_name));
+            for (int k = 0; k < gr->ngpus; k++)
+                json_array_append_new(g, json_integer(gr->gpus[k]));
+            json_object_set_new(sk, "gpus", g);
+        }
+        if (nd->gpu_seconds > 0)
+            json_object_set_new(sk, "gpuSeconds", json_real(nd->gpu_seconds));
+        if (nd->waited)
+            json_object_set_new(sk, "waitedFor", json_string(nd->waited));
+    }
+    if (nd->job || nd->res_obj) {
+        /* the object a resource template made, as kubectl would show it */
+        const json_t *ob = nd->job ? nd->job->obj : nd->res_obj;
+        json_t *sk = json_object_get(o, "skiff");
+        if (!sk) {
+            sk = json_object();
+            json_object_set_new(o, "skiff", sk);
+        }
+        json_object_set_new(
+            sk, "resource",
+            json_pack("{s:O?, s:O?, s:O?, s:O?}", "apiVersion", json_object_get(ob, "apiVersion"),
+                      "kind", json_object_get(ob, "kind"), "name",
+                      json_object_get(json_object_get(ob, "metadata"), "name"), "status",
+                      json_object_get(ob, "status")));
+    }
     if (nd->dir)
         json_object_set_new(o, "hostNodeName", json_string("localhost"));
     return o;
@@ -1742,21 +2512,45 @@ static long pod_by_pid(struct engine *e, pid_t pid)
     return -1;
 }
 
-/* Reaps exited steps; returns how many. */
-static int reap(struct engine *e)
+/* Whether pid was a replica of one of e's jobs (then it is finished). */
+static bool reap_replica(struct engine *e, pid_t pid, int st, const struct rusage *ru)
 {
-    int n = 0, st;
+    for (size_t i = 0; i < e->n; i++) {
+        struct node *nd = &e->nodes[i];
+        for (size_t k = 0; nd->job && k < nd->job->n; k++) {
+            struct workflow__replica *r = &nd->job->reps[k];
+            if (r->spawned && !r->exited && r->proc.pid == pid) {
+                finish_replica(nd, r, st, ru);
+                changed(e);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Reaps exited steps of any of the n engines; returns how many. */
+static int reap(struct engine *es, size_t n)
+{
+    int k = 0, st;
     struct rusage ru;
     pid_t pid;
 
     while ((pid = wait4(-1, &st, WNOHANG, &ru)) > 0) {
-        long i = pod_by_pid(e, pid);
-        if (i >= 0) {
-            finish_pod(e, i, st, &ru);
-            n++;
+        for (size_t j = 0; j < n; j++) {
+            long i = pod_by_pid(&es[j], pid);
+            if (i >= 0) {
+                finish_pod(&es[j], i, st, &ru);
+                k++;
+                break;
+            }
+            if (reap_replica(&es[j], pid, st, &ru)) {
+                k++;
+                break;
+            }
         }
     }
-    return n;
+    return k;
 }
 
 static void check_deadlines(struct engine *e)
@@ -1776,7 +2570,8 @@ static void check_deadlines(struct engine *e)
                 kill_pod(&e->nodes[i], "Step exceeded its deadline");
     }
     for (size_t i = 0; i < e->n; i++)
-        if (e->nodes[i].spawned && e->nodes[i].deadline && now >= e->nodes[i].deadline)
+        if ((e->nodes[i].spawned || e->nodes[i].job) && e->nodes[i].deadline &&
+            now >= e->nodes[i].deadline)
             kill_pod(&e->nodes[i], "Pod was active on the node longer than the specified "
                                    "deadline (activeDeadlineSeconds)");
 }
@@ -1794,6 +2589,23 @@ static void free_engine(struct engine *e)
             wait4(nd->proc.pid, &st, 0, &ru);
             workflow__proc_finish(&nd->proc, st, &ru, &x);
         }
+        for (size_t k = 0; nd->job && k < nd->job->n; k++) {
+            struct workflow__replica *r = &nd->job->reps[k];
+            if (r->spawned && !r->exited) {
+                int st;
+                struct rusage ru;
+                struct workflow__exit x;
+                kill(-r->proc.pid, SIGKILL);
+                wait4(r->proc.pid, &st, 0, &ru);
+                workflow__proc_finish(&r->proc, st, &ru, &x);
+            }
+            free(r->dir);
+        }
+        workflow__job_free(nd->job);
+        free(nd->verdict_msg);
+        json_decref(nd->res_obj);
+        workflow__sched_release(&nd->grant);
+        free(nd->waited);
         free(nd->name);
         free(nd->display);
         free(nd->id);
@@ -1811,72 +2623,129 @@ static void free_engine(struct engine *e)
     json_decref(e->globals);
 }
 
-int skiff_workflow_run(struct skiff_workflow *wf, const struct skiff_workflow_run_opts *opts,
-                       json_t **status, struct skiff_err *err)
+/* Sets up engine e for wf; 0 or an error (run folder). */
+static int engine_begin(struct engine *e, struct skiff_workflow *wf,
+                        const struct skiff_workflow_run_opts *opts, struct skiff_err *err)
 {
-    struct engine e = {.wf = wf, .o = opts, .root = -1, .exit_node = -1, .err = err};
     const json_t *entry;
-    unsigned seen = 0;
     long ads;
-    int rc = 0;
 
-    *status = NULL;
+    memset(e, 0, sizeof *e);
+    e->wf = wf;
+    e->o = opts;
+    e->root = e->exit_node = -1;
+    e->err = err;
     if (!opts || !opts->run_dir)
         return skiff_err_set(err, SKIFF_EINVAL, "no run folder given");
     if (mkdirs(opts->run_dir) != 0)
         return skiff_err_sys(err, SKIFF_EIO, "cannot make the run folder '%s'", opts->run_dir);
-    e.globals = json_array();
-    workflow__cg_sweep();
-    e.started = skiff_time_now_us();
-    e.start_mono = skiff_time_mono_us();
+    e->globals = json_array();
+    e->started = skiff_time_now_us();
+    e->start_mono = skiff_time_mono_us();
     if ((ads = json_int(json_object_get(wf->spec, "activeDeadlineSeconds"), 0)) > 0)
-        e.deadline = e.start_mono + ads * SKIFF_US_PER_SEC;
+        e->deadline = e->start_mono + ads * SKIFF_US_PER_SEC;
     entry = workflow__template(wf, json_string_value(json_object_get(wf->spec, "entrypoint")));
     /* the entrypoint's inputs come from spec.arguments (after -p) */
-    e.root = add_template_node(&e, wf->name, wf->name, entry, wf->params, -1, -1, NULL);
-    while (e.rc == 0 && e.root >= 0) {
-        long top;
-        check_deadlines(&e);
-        step(&e, e.root);
-        if (fulfilled(e.nodes[e.root].phase) && e.exit_node < 0 && !e.stopped &&
-            json_string_value(json_object_get(wf->spec, "onExit"))) {
-            char name[300];
-            snprintf(name, sizeof name, "%s.onExit", wf->name);
-            e.exit_node = add_template_node(
-                &e, name, name,
-                workflow__template(wf, json_string_value(json_object_get(wf->spec, "onExit"))),
-                wf->params, -1, -1, NULL);
-            if (e.exit_node >= 0) {
-                char *d = strdup("onExit");
-                e.nodes[e.exit_node].exit_handler = true;
-                if (d) {
-                    free(e.nodes[e.exit_node].display);
-                    e.nodes[e.exit_node].display = d;
-                }
+    e->root = add_template_node(e, wf->name, wf->name, entry, wf->params, -1, -1, NULL);
+    return e->rc;
+}
+
+/* One pass of reconciliation; true once the run (onExit included) is over
+ * or the engine failed (e->rc). */
+static bool engine_tick(struct engine *e)
+{
+    const json_t *spec = e->wf->spec;
+    long top;
+
+    if (e->rc || e->root < 0)
+        return true;
+    check_deadlines(e);
+    step(e, e->root);
+    if (fulfilled(e->nodes[e->root].phase) && e->exit_node < 0 && !e->stopped &&
+        json_string_value(json_object_get(spec, "onExit"))) {
+        char name[300];
+        snprintf(name, sizeof name, "%s.onExit", e->wf->name);
+        e->exit_node = add_template_node(
+            e, name, name,
+            workflow__template(e->wf, json_string_value(json_object_get(spec, "onExit"))),
+            e->wf->params, -1, -1, NULL);
+        if (e->exit_node >= 0) {
+            char *d = strdup("onExit");
+            e->nodes[e->exit_node].exit_handler = true;
+            if (d) {
+                free(e->nodes[e->exit_node].display);
+                e->nodes[e->exit_node].display = d;
             }
-            continue;
         }
-        top = e.exit_node >= 0 ? e.exit_node : e.root;
-        if (e.exit_node >= 0)
-            step(&e, e.exit_node);
-        if (fulfilled(e.nodes[e.root].phase) && fulfilled(e.nodes[top].phase))
-            break;
-        if (e.version != seen && opts->on_change) {
-            json_t *st = status_json(&e, false);
-            seen = e.version;
-            opts->on_change(st, opts->ctx);
-            json_decref(st);
-        }
-        if (reap(&e) == 0)
-            usleep(2000);
+        return e->rc != 0;
     }
-    if (e.rc) {
-        rc = e.rc;
+    top = e->exit_node >= 0 ? e->exit_node : e->root;
+    if (e->exit_node >= 0)
+        step(e, e->exit_node);
+    if (e->rc || (fulfilled(e->nodes[e->root].phase) && fulfilled(e->nodes[top].phase)))
+        return true;
+    if (e->version != e->seen && e->o->on_change) {
+        json_t *st = status_json(e, false);
+        e->seen = e->version;
+        e->o->on_change(st, e->o->ctx);
+        json_decref(st);
+    }
+    return false;
+}
+
+int skiff_workflow_run_many(struct skiff_workflow *const *wfs,
+                            const struct skiff_workflow_run_opts *opts, size_t n,
+                            json_t **statuses, struct skiff_err *err)
+{
+    struct engine *es = calloc(n ? n : 1, sizeof *es);
+    bool *done = calloc(n ? n : 1, sizeof *done);
+    size_t left = n, begun = 0;
+    int rc = 0;
+
+    for (size_t j = 0; j < n; j++)
+        statuses[j] = NULL;
+    if (!es || !done) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
         goto out;
     }
-    e.finished = skiff_time_now_us();
-    *status = status_json(&e, true);
+    workflow__cg_sweep();
+    for (; begun < n; begun++)
+        if ((rc = engine_begin(&es[begun], wfs[begun], &opts[begun], err))) {
+            begun++;
+            goto out;
+        }
+    while (left > 0) {
+        for (size_t j = 0; j < n; j++) {
+            if (done[j] || !engine_tick(&es[j]))
+                continue;
+            if ((rc = es[j].rc))
+                goto out;
+            done[j] = true;
+            left--;
+            es[j].finished = skiff_time_now_us();
+            statuses[j] = status_json(&es[j], true);
+        }
+        if (left > 0 && reap(es, n) == 0)
+            usleep(2000);
+    }
 out:
-    free_engine(&e);
+    if (rc)
+        for (size_t j = 0; j < n; j++) {
+            json_decref(statuses[j]);
+            statuses[j] = NULL;
+        }
+    for (size_t j = 0; j < begun; j++)
+        free_engine(&es[j]);
+    free(es);
+    free(done);
     return rc;
+}
+
+int skiff_workflow_run(struct skiff_workflow *wf, const struct skiff_workflow_run_opts *opts,
+                       json_t **status, struct skiff_err *err)
+{
+    *status = NULL;
+    if (!opts)
+        return skiff_err_set(err, SKIFF_EINVAL, "no run folder given");
+    return skiff_workflow_run_many(&wf, opts, 1, status, err);
 }

@@ -16,10 +16,12 @@
 #include "skiff/err.h"
 #include "skiff/log.h"
 #include "skiff/resource.h"
+#include "skiff/yaml.h"
 #include "skiff/time.h"
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -144,7 +146,8 @@ struct vctx {
 static const char *const fixed_vars[] = {
     "workflow.name", "workflow.uid", "workflow.namespace", "workflow.status",
     "workflow.duration", "workflow.failures", "workflow.mainEntrypoint",
-    "workflow.serviceAccountName", "workflow.creationTimestamp", "workflow.parameters",
+    "workflow.serviceAccountName", "workflow.creationTimestamp", "workflow.scheduledTime",
+    "workflow.parameters",
     "workflow.parameters.json", "inputs.parameters", "pod.name", "node.name", "retries",
     "steps.name", "tasks.name", NULL,
 };
@@ -253,9 +256,9 @@ static int check_quantities(struct skiff_validation *v, const json_t *res, const
 
     for (size_t s = 0; s < 2; s++) {
         const json_t *sec = json_object_get(res, sections[s]);
-        static const char *const keys[] = {"memory", "cpu"};
+        static const char *const keys[] = {"memory", "cpu", WORKFLOW__GPU_KEY};
         workflow__ptr(sp, ptr, sections[s]);
-        for (size_t k = 0; k < 2; k++) {
+        for (size_t k = 0; k < 3; k++) {
             const json_t *q = json_object_get(sec, keys[k]);
             struct skiff_err e = SKIFF_ERR_INIT;
             char *text;
@@ -271,9 +274,41 @@ static int check_quantities(struct skiff_validation *v, const json_t *res, const
             free(text);
             if (rc)
                 return skiff_validation_fail(v, p, SKIFF_EINVAL, "%s", e.msg);
+            if (k == 2 && !has_tag(json_string_value(q)) && d != floor(d))
+                return skiff_validation_fail(v, p, SKIFF_EINVAL,
+                                             "nvidia.com/gpu must be a whole number of "
+                                             "devices");
         }
     }
     return 0;
+}
+
+/* A request that no node pool could ever hold fails now rather than wait
+ * forever (the ledger is src/workflow/sched.c). Requests with {{tags}} are
+ * checked when the step starts. */
+static int check_fit(struct vctx *c, const json_t *t, const json_t *res, const char *ptr)
+{
+    struct workflow__request r = {0};
+    struct skiff_err e = SKIFF_ERR_INIT;
+    char *dump = res ? json_dumps(res, JSON_COMPACT) : NULL;
+    bool tagged = dump && strstr(dump, "{{");
+    char p[WORKFLOW__PTR_MAX];
+
+    free(dump);
+    if (tagged || workflow__request_parse(res, &r, &e))
+        return 0;
+    r.node_selector = json_object_get(t, "nodeSelector");
+    if (!r.node_selector)
+        r.node_selector = json_object_get(c->wf->spec, "nodeSelector");
+    r.tolerations = json_object_get(t, "tolerations");
+    if (!r.tolerations)
+        r.tolerations = json_object_get(c->wf->spec, "tolerations");
+    if (!r.cpu && !r.memory && !r.gpus && !r.node_selector && !r.tolerations)
+        return 0;
+    if (workflow__sched_check(&r, &e) == 0)
+        return 0;
+    return skiff_validation_fail(c->v, res ? workflow__ptr(p, ptr, "resources") : ptr,
+                                 SKIFF_EINVAL, "%s", e.msg);
 }
 
 /* An int or a string holding one, as Argo's IntOrString. */
@@ -505,8 +540,8 @@ static int check_callee(struct vctx *c, const json_t *call, const char *ptr)
     char p[WORKFLOW__PTR_MAX];
     if (json_object_get(call, "templateRef"))
         return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "templateRef"), SKIFF_EINVAL,
-                                     "templateRef needs a platform (skiff submit); skiff run "
-                                     "takes self-contained Workflows");
+                                     "templateRef needs its WorkflowTemplate (skiff run -f "
+                                     "FILE)");
     if (!workflow__template(c->wf, json_string_value(json_object_get(call, "template"))))
         return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "template"), SKIFF_EINVAL,
                                      "the local engine runs calls to named templates of this "
@@ -589,6 +624,112 @@ static int check_steps(struct vctx *c, const char *ptr)
     return 0;
 }
 
+/* A `resource` template (spec §11): create or apply of a PyTorchJob
+ * (kubeflow.org/v1) or of a skiff kind; conditions in label-selector
+ * syntax; outputs from valueFrom.path (the Master's), .jsonPath or value.
+ * A manifest with {{tags}} is checked when the step starts. */
+static int check_resource(struct vctx *c, const json_t *t, const json_t *body, const char *ptr,
+                          const char *bp)
+{
+    static const char *const conds[] = {"successCondition", "failureCondition"};
+    const char *action = json_string_value(json_object_get(body, "action"));
+    const char *manifest = json_string_value(json_object_get(body, "manifest"));
+    struct skiff_err e = SKIFF_ERR_INIT;
+    struct skiff_yaml_docs *docs = NULL;
+    struct workflow__job *job = NULL;
+    char p[WORKFLOW__PTR_MAX];
+    const json_t *out;
+    size_t i;
+    int rc = 0;
+
+    workflow__ptr(p, bp, "action");
+    if (!action || (strcmp(action, "create") != 0 && strcmp(action, "apply") != 0))
+        return skiff_validation_fail(c->v, p, SKIFF_EINVAL,
+                                     "resource action '%s' is not supported by the local engine "
+                                     "yet (create and apply are)", action ? action : "");
+    if (!manifest)
+        return skiff_validation_fail(c->v, workflow__ptr(p, bp, "manifest"), SKIFF_EINVAL,
+                                     "resource.manifest is required (manifestFrom is not "
+                                     "supported yet)");
+    for (size_t k = 0; k < 2; k++) {
+        const char *cond = json_string_value(json_object_get(body, conds[k]));
+        if (cond && !has_tag(cond) && workflow__cond_check(cond, &e))
+            return skiff_validation_fail(c->v, workflow__ptr(p, bp, conds[k]), SKIFF_EINVAL,
+                                         "%s", e.msg);
+    }
+    json_array_foreach(json_object_get(json_object_get(t, "outputs"), "parameters"), i, out) {
+        const json_t *vf = json_object_get(out, "valueFrom");
+        char op[WORKFLOW__PTR_MAX];
+        workflow__ptr_idx(op, workflow__ptr(p, workflow__ptr(p, ptr, "outputs"), "parameters"),
+                          i);
+        if (!json_is_string(json_object_get(out, "name")))
+            return skiff_validation_fail(c->v, op, SKIFF_EINVAL,
+                                         "an output parameter needs a name");
+        if (!json_is_string(json_object_get(vf, "path")) &&
+            !json_is_string(json_object_get(vf, "jsonPath")) && !json_object_get(out, "value"))
+            return skiff_validation_fail(c->v, op, SKIFF_EINVAL,
+                                         "output parameter \"%s\" needs valueFrom.path or "
+                                         "valueFrom.jsonPath (jqFilter is not supported)",
+                                         json_string_value(json_object_get(out, "name")));
+    }
+    if (has_tag(manifest))
+        return 0;
+    workflow__ptr(p, bp, "manifest");
+    if (skiff_yaml_parse(manifest, strlen(manifest), "manifest", &docs, &e) ||
+        skiff_yaml_count(docs) != 1) {
+        rc = skiff_validation_fail(c->v, p, SKIFF_EINVAL, "the manifest must be one YAML "
+                                                           "object%s%s",
+                                   e.msg[0] ? ": " : "", e.msg);
+        goto out;
+    }
+    {
+        const json_t *obj = skiff_yaml_doc(docs, 0);
+        const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+        const char *kind = json_string_value(json_object_get(obj, "kind"));
+        const struct skiff_kind *k;
+        if (workflow__job_kind(obj)) {
+            struct workflow__request r;
+            json_t *copy = json_deep_copy(obj);
+            if (!copy || workflow__job_parse(copy, &job, &e)) {
+                json_decref(copy);
+                rc = skiff_validation_fail(c->v, p, SKIFF_EINVAL, "%s",
+                                           copy ? e.msg : "out of memory");
+                goto out;
+            }
+            memset(&r, 0, sizeof r);
+            for (size_t x = 0; x < job->n; x++) {
+                struct workflow__request one = {0};
+                if (workflow__request_parse(json_object_get(job->reps[x].container,
+                                                            "resources"), &one, &e)) {
+                    rc = skiff_validation_fail(c->v, p, SKIFF_EINVAL, "%s %d: %s",
+                                               job->reps[x].type, job->reps[x].index, e.msg);
+                    goto out;
+                }
+                r.cpu += one.cpu;
+                r.memory += one.memory;
+                r.gpus += one.gpus;
+            }
+            if ((r.cpu || r.memory || r.gpus) && workflow__sched_check(&r, &e)) {
+                rc = skiff_validation_fail(c->v, p, SKIFF_EINVAL, "the PyTorchJob's replicas "
+                                                                   "together: %s", e.msg);
+                goto out;
+            }
+        } else if (!kind || skiff_kind_for(av ? av : "", kind, &k, &e)) {
+            rc = skiff_validation_fail(c->v, p, SKIFF_EINVAL,
+                                       "resource kind '%s' (%s) is not supported locally: "
+                                       "PyTorchJob (kubeflow.org/v1) and skiff's kinds are",
+                                       kind ? kind : "", av ? av : "no apiVersion");
+            goto out;
+        }
+    }
+out:
+    if (job) {
+        workflow__job_free(job);
+    }
+    skiff_yaml_free(docs);
+    return rc;
+}
+
 static int check_template(struct vctx *c, const json_t *t, const char *ptr)
 {
     const char *type = workflow__template_type(t);
@@ -600,12 +741,15 @@ static int check_template(struct vctx *c, const json_t *t, const char *ptr)
     c->tmpl = t;
     c->tasks = c->steps = NULL;
     if (strcmp(type, "container") != 0 && strcmp(type, "script") != 0 &&
-        strcmp(type, "dag") != 0 && strcmp(type, "steps") != 0)
+        strcmp(type, "dag") != 0 && strcmp(type, "steps") != 0 && strcmp(type, "resource") != 0)
         return skiff_validation_fail(c->v, workflow__ptr(p, ptr, type), SKIFF_EINVAL,
                                      "template type '%s' is not supported by the local engine "
-                                     "yet (container, script, dag and steps are)", type);
+                                     "yet (container, script, resource, dag and steps are)",
+                                     type);
     body = json_object_get(t, type);
     workflow__ptr(bp, ptr, type);
+    if (strcmp(type, "resource") == 0)
+        return check_resource(c, t, body, ptr, bp);
     if (strcmp(type, "container") == 0 || strcmp(type, "script") == 0) {
         const json_t *cmd = json_object_get(body, "command"), *a;
         if (!json_is_array(cmd) || json_array_size(cmd) == 0)
@@ -621,7 +765,8 @@ static int check_template(struct vctx *c, const json_t *t, const char *ptr)
             return skiff_validation_fail(c->v, workflow__ptr(p, bp, "source"), SKIFF_EINVAL,
                                          "script.source is required");
         if ((rc = check_quantities(c->v, json_object_get(body, "resources"),
-                                   workflow__ptr(p, bp, "resources"))))
+                                   workflow__ptr(p, bp, "resources"))) ||
+            (rc = check_fit(c, t, json_object_get(body, "resources"), bp)))
             return rc;
         json_array_foreach(json_object_get(json_object_get(t, "outputs"), "parameters"), i,
                            out) {
@@ -725,7 +870,7 @@ static int bind_arguments(struct skiff_workflow *wf, struct skiff_validation *v,
     return 0;
 }
 
-static void random_chars(char *out, size_t n, const char *alphabet)
+void workflow__random_chars(char *out, size_t n, const char *alphabet)
 {
     unsigned char r[64];
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -774,8 +919,8 @@ int skiff_workflow_load(const json_t *obj, const struct skiff_yaml_docs *docs, s
     wf->spec = json_object_get(wf->obj, "spec");
     if (json_object_get(wf->spec, "workflowTemplateRef")) {
         rc = skiff_validation_fail(&v, "/spec/workflowTemplateRef", SKIFF_EINVAL,
-                                   "workflowTemplateRef needs a platform (skiff submit); "
-                                   "skiff run takes self-contained Workflows");
+                                   "workflowTemplateRef needs its WorkflowTemplate (skiff run "
+                                   "-f FILE)");
         goto out;
     }
     if ((rc = bind_arguments(wf, &v, params, nparams)))
@@ -809,13 +954,13 @@ int skiff_workflow_load(const json_t *obj, const struct skiff_yaml_docs *docs, s
         wf->name = strdup(json_string_value(json_object_get(meta, "name")));
     } else {
         char suffix[6];
-        random_chars(suffix, 5, "bcdfghjklmnpqrstvwxz2456789");
+        workflow__random_chars(suffix, 5, "bcdfghjklmnpqrstvwxz2456789");
         wf->name = malloc(strlen(json_string_value(json_object_get(meta, "generateName"))) + 6);
         if (wf->name)
             sprintf(wf->name, "%s%s", json_string_value(json_object_get(meta, "generateName")),
                     suffix);
     }
-    random_chars(u, 32, "0123456789abcdef");
+    workflow__random_chars(u, 32, "0123456789abcdef");
     wf->uid = malloc(37);
     if (!wf->name || !wf->uid) {
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
@@ -834,6 +979,62 @@ out:
         skiff_warn("%s", v.warnings[k]);
     skiff_validation_release(&v);
     skiff_workflow_free(wf);
+    return rc;
+}
+
+static bool mentions_refs(const json_t *v)
+{
+    const char *key;
+    const json_t *it;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, it)
+            if (strcmp(key, "templateRef") == 0 || strcmp(key, "workflowTemplateRef") == 0 ||
+                mentions_refs(it))
+                return true;
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, it)
+            if (mentions_refs(it))
+                return true;
+    }
+    return false;
+}
+
+int skiff_workflow_load_with(const json_t *obj, const struct skiff_yaml_docs *docs,
+                             size_t doc_index, const json_t *const *templates, size_t ntemplates,
+                             const struct skiff_workflow_param *params, size_t nparams,
+                             struct skiff_workflow **out, struct skiff_err *err)
+{
+    struct skiff_validation v = {.docs = docs, .doc_index = doc_index, .err = err};
+    const struct skiff_kind *kind;
+    json_t *expanded = NULL;
+    char where[WORKFLOW__PTR_MAX];
+    bool whole;
+    int rc;
+
+    *out = NULL;
+    if (!ntemplates || !mentions_refs(json_object_get(obj, "spec")))
+        return skiff_workflow_load(obj, docs, doc_index, params, nparams, out, err);
+    skiff_err_clear(err);
+    /* the file as written first, so that its errors have positions */
+    if ((rc = skiff_resource_validate(obj, &v, &kind)))
+        goto out;
+    whole = json_object_get(json_object_get(obj, "spec"), "workflowTemplateRef") != NULL;
+    if ((rc = workflow__expand_refs(obj, templates, ntemplates, &expanded, where, sizeof where,
+                                    err))) {
+        char msg[SKIFF_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        skiff_err_clear(err);
+        rc = skiff_validation_fail(&v, where, SKIFF_EINVAL, "%s", msg);
+        goto out;
+    }
+    /* with a workflowTemplateRef the spec is the template's: positions in
+     * this file would point at the wrong lines, so the engine's checks
+     * name fields only */
+    rc = skiff_workflow_load(expanded, whole ? NULL : docs, doc_index, params, nparams, out, err);
+out:
+    skiff_validation_release(&v);
+    json_decref(expanded);
     return rc;
 }
 

@@ -25,6 +25,8 @@ struct skiff_workflow {
 const json_t *workflow__template(const struct skiff_workflow *wf, const char *name);
 /* "container", "script", "dag", "steps", ... or NULL. */
 const char *workflow__template_type(const json_t *tmpl);
+/* n characters of alphabet, from /dev/urandom, into out[n + 1]. */
+void workflow__random_chars(char *out, size_t n, const char *alphabet);
 /* FNV-1a, 32 bits: Argo's node-ID hash (spec §10.2). */
 uint32_t workflow__fnv32a(const char *s);
 /* A JSON scalar as text: strings as they are, numbers and booleans as
@@ -90,5 +92,113 @@ void workflow__cg_sweep(void);
  * kills whatever is left in its cgroups and removes them. */
 void workflow__proc_finish(struct workflow__proc *p, int wstatus, const struct rusage *ru,
                            struct workflow__exit *out);
+
+/* ---- WorkflowTemplates (src/workflow/tmplref.c) ---- */
+
+/* A copy of the Workflow `obj` (*out, caller json_decref's) with its
+ * workflowTemplateRef merged in and every templateRef replaced by a copied
+ * template "<WorkflowTemplate>/<template>", from wts[n] (WorkflowTemplate
+ * objects, borrowed). On SKIFF_ENOTFOUND / SKIFF_EINVAL, where[wlen] is the
+ * JSON pointer of the failing reference. */
+int workflow__expand_refs(const json_t *obj, const json_t *const *wts, size_t n, json_t **out,
+                          char *where, size_t wlen, struct skiff_err *err);
+
+/* ---- the resource ledger (src/workflow/sched.c) ---- */
+
+#define WORKFLOW__GPU_KEY "nvidia.com/gpu"
+#define WORKFLOW__GPU_MAX 16        /* GPUs one pool holds and one step may ask for */
+#define WORKFLOW__GPU_ID_MAX 64     /* GPU ids are 0..63 */
+
+/* What a step asks the ledger for. */
+struct workflow__request {
+    double cpu;                  /* cores: requests.cpu, else limits.cpu, else 0 */
+    int64_t memory;              /* bytes: likewise */
+    int gpus;                    /* whole nvidia.com/gpu devices */
+    const json_t *node_selector; /* {label: value}, borrowed; NULL = any pool */
+    const json_t *tolerations;   /* [{key, operator, value, effect}], borrowed */
+};
+
+/* What a step holds; pool < 0 when nothing. The caller owns the struct. */
+struct workflow__grant {
+    int pool;
+    char pool_name[64];
+    double cpu;
+    int64_t memory;
+    int gpus[WORKFLOW__GPU_MAX];
+    int ngpus;
+};
+
+/* Fills cpu, memory and gpus of *r from a container's `resources`
+ * (node_selector and tolerations are left alone). SKIFF_EINVAL for a bad
+ * quantity or a fractional GPU count. */
+int workflow__request_parse(const json_t *resources, struct workflow__request *r,
+                            struct skiff_err *err);
+/* 0 when some pool matching r could hold it when empty; SKIFF_EINVAL
+ * saying why not (also for a bad SKIFF_GPUS / SKIFF_POOLS). Thread-safe. */
+int workflow__sched_check(const struct workflow__request *r, struct skiff_err *err);
+/* Takes r from the first matching pool where it fits now: true with *g
+ * filled (GPUs marked held by `holder`, "<workflow>/<step>"); false with
+ * why[len] saying what it waits for ("waiting for nvidia.com/gpu: 0 of 1
+ * free, held by wf-a/train"). Thread-safe. */
+bool workflow__sched_acquire(const struct workflow__request *r, const char *holder,
+                             struct workflow__grant *g, char *why, size_t len);
+/* Gives back what *g holds and clears it; a cleared grant is a no-op. */
+void workflow__sched_release(struct workflow__grant *g);
+/* Whether the inventory has any GPU (steps without one then get an empty
+ * CUDA_VISIBLE_DEVICES). */
+bool workflow__sched_has_gpus(void);
+/* Forgets the inventory so that the next call re-reads SKIFF_GPUS and
+ * SKIFF_POOLS (tests). Only while no grant is held. */
+void workflow__sched_reset(void);
+/* 536870912 -> "512Mi", into buf[len]. */
+void workflow__format_bytes(int64_t b, char *buf, size_t len);
+
+/* ---- resource templates (src/workflow/job.c) ---- */
+
+/* The value at a gjson dot path ("status.replicaStatuses.Worker.succeeded",
+ * array items by index), or NULL. Borrowed from obj. */
+const json_t *workflow__json_path(const json_t *obj, const char *path);
+/* Syntax of a successCondition / failureCondition (spec §11.3). */
+int workflow__cond_check(const char *cond, struct skiff_err *err);
+/* Evaluates cond on obj: with `any`, true when any requirement matches
+ * (failureCondition; the matching one is copied to which[len]); else true
+ * when all match (successCondition). SKIFF_EINVAL on a syntax error. */
+int workflow__cond_eval(const char *cond, const json_t *obj, bool any, bool *out, char *which,
+                        size_t len, struct skiff_err *err);
+
+/* One replica of a PyTorchJob, a host process. */
+struct workflow__replica {
+    char type[16];              /* "Master" or "Worker" */
+    int index, rank;
+    const json_t *container;    /* template.spec.containers[0], borrowed from job->obj */
+    struct workflow__proc proc;
+    bool spawned, exited, ok;
+    bool killed;                /* by the engine (the job failed, a deadline) */
+    char *dir;                  /* its folder (owned by exec.c) */
+    char msg[512];              /* why it failed */
+    int64_t peak_memory;
+    double cpu_seconds;
+};
+
+struct workflow__job {
+    json_t *obj;                /* the PyTorchJob, status kept current; owned */
+    struct workflow__replica *reps; /* rank order; owned */
+    size_t n;
+    int port;                   /* MASTER_PORT */
+};
+
+/* apiVersion kubeflow.org/v1, kind PyTorchJob. */
+bool workflow__job_kind(const json_t *obj);
+/* Plans the replicas of a PyTorchJob. Takes obj on success (*out owns it;
+ * free with workflow__job_free, which does not touch processes). */
+int workflow__job_parse(json_t *obj, struct workflow__job **out, struct skiff_err *err);
+/* Rewrites status.replicaStatuses from reps[]. */
+void workflow__job_update(struct workflow__job *j);
+/* Whether any replica is spawned and not reaped. */
+bool workflow__job_active(const struct workflow__job *j);
+/* The training operator's verdict without conditions: 1 succeeded (the
+ * Master, or every Worker without one), -1 failed (any replica), 0 not yet. */
+int workflow__job_default_result(const struct workflow__job *j);
+void workflow__job_free(struct workflow__job *j);
 
 #endif

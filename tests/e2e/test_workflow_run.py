@@ -492,7 +492,7 @@ BAD = {
               dag:
                 tasks:
                   - {name: a, templateRef: {name: lib, template: t}}
-        """, ":11:", "templateRef needs a platform"),
+        """, ":11:", "templateRef needs its WorkflowTemplate (skiff run -f FILE)"),
     "inline": ("""
         apiVersion: argoproj.io/v1alpha1
         kind: Workflow
