@@ -25,6 +25,7 @@ struct skiff_auth;
 struct skiff_auth_claims {
     char sub[256];
     char scope[1024];
+    char workload[256];    /* "<workflow uid>/<step>" for a step's token, else "" */
     char jti[64];
     int64_t iat, exp;      /* epoch seconds */
 };
@@ -39,6 +40,14 @@ void skiff_auth_free(struct skiff_auth *a);
  * is malloc'd: the caller frees it. */
 int skiff_auth_issue(const struct skiff_auth *a, const char *sub, const char *scope,
                      int64_t ttl_s, char **token, struct skiff_err *err);
+
+/* As skiff_auth_issue, for a process skiff started: `workload` (may be
+ * NULL) names it, "<workflow uid>/<step>", in the claim "workload". Services
+ * record it as lineage (a tracking run knows the step that created it), and
+ * since the token is signed a step cannot claim another's work. */
+int skiff_auth_issue_workload(const struct skiff_auth *a, const char *sub, const char *scope,
+                              const char *workload, int64_t ttl_s, char **token,
+                              struct skiff_err *err);
 
 /* Verifies signature, algorithm, issuer and expiry (at time now_s, normally
  * time(NULL)); fills `out`. SKIFF_EUNAUTH with a reason ("token expired",

@@ -201,6 +201,13 @@ void skiff_auth_free(struct skiff_auth *a)
 int skiff_auth_issue(const struct skiff_auth *a, const char *sub, const char *scope,
                      int64_t ttl_s, char **token, struct skiff_err *err)
 {
+    return skiff_auth_issue_workload(a, sub, scope, NULL, ttl_s, token, err);
+}
+
+int skiff_auth_issue_workload(const struct skiff_auth *a, const char *sub, const char *scope,
+                              const char *workload, int64_t ttl_s, char **token,
+                              struct skiff_err *err)
+{
     struct skiff_buf b = SKIFF_BUF_INIT;
     struct skiff_auth_claims lim;
     unsigned char jti_raw[16], sig[crypto_sign_BYTES];
@@ -218,6 +225,9 @@ int skiff_auth_issue(const struct skiff_auth *a, const char *sub, const char *sc
     if (!scope || strlen(scope) >= sizeof lim.scope)
         return skiff_err_set(err, SKIFF_EINVAL, "token scope for '%s' is longer than %zu bytes",
                              sub, sizeof lim.scope - 1);
+    if (workload && strlen(workload) >= sizeof lim.workload)
+        return skiff_err_set(err, SKIFF_EINVAL, "token workload for '%s' is longer than %zu bytes",
+                             sub, sizeof lim.workload - 1);
     if (ttl_s <= 0 || ttl_s > INT64_MAX - now)
         return skiff_err_set(err, SKIFF_EINVAL, "token lifetime %lld s is out of range",
                              (long long)ttl_s);
@@ -227,9 +237,14 @@ int skiff_auth_issue(const struct skiff_auth *a, const char *sub, const char *sc
      * a token that no JSON parser reads */
     obj = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "iss", ISSUER, "sub", sub, "scope", scope,
                     "iat", (json_int_t)now, "exp", (json_int_t)(now + ttl_s), "jti", jti);
+    if (obj && workload && *workload &&
+        json_object_set_new(obj, "workload", json_string(workload)) != 0) {
+        json_decref(obj);
+        obj = NULL;
+    }
     if (!obj) {
-        rc = skiff_err_set(err, SKIFF_EINVAL, "token subject '%s' or scope is not valid UTF-8",
-                           sub);
+        rc = skiff_err_set(err, SKIFF_EINVAL,
+                           "token subject '%s', scope or workload is not valid UTF-8", sub);
         goto out;
     }
     if (!(claims = json_dumps(obj, JSON_COMPACT))) {
@@ -385,6 +400,7 @@ int skiff_auth_verify(const struct skiff_auth *a, const char *token, int64_t now
     if (!claim_str(claims, "sub", out->sub, sizeof out->sub, true) ||
         !claim_str(claims, "scope", out->scope, sizeof out->scope, false) ||
         !claim_str(claims, "jti", out->jti, sizeof out->jti, false) ||
+        !claim_str(claims, "workload", out->workload, sizeof out->workload, false) ||
         !claim_int(claims, "iat", &out->iat, false) || !claim_int(claims, "exp", &out->exp, true)) {
         rc = skiff_err_set(err, SKIFF_EUNAUTH, "malformed token (bad claims)");
         goto out;

@@ -21,7 +21,9 @@ const char cmd_token_usage[] =
     "  --sub NAME       the service account (default system:serviceaccount:default)\n"
     "  --scope SCOPES   granted scopes (default resources:read)\n"
     "  --ttl DURATION   lifetime, e.g. 15m, 1h (default: config token_ttl, 1h)\n"
-    "  --out FILE       write the token to FILE (mode 0600) instead of stdout\n\n"
+    "  --out FILE       write the token to FILE (mode 0600) instead of stdout\n"
+    "  --workload W     the workflow step it is for, \"<workflow uid>/<step>\": tracking\n"
+    "                   records it on the runs the token creates (lineage)\n\n"
     "Examples:\n"
     "  skiff token --scope resources:read --out /tmp/reader.token\n"
     "  SKIFF_TOKEN_FILE=/tmp/reader.token skiff get workflows\n";
@@ -33,13 +35,14 @@ int cmd_token(int argc, char **argv)
         {"scope", required_argument, NULL, 'c'},
         {"ttl", required_argument, NULL, 't'},
         {"out", required_argument, NULL, 'o'},
+        {"workload", required_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
     struct skiff_err err = SKIFF_ERR_INIT;
     struct skiff_config cfg;
     struct skiff_auth *auth = NULL;
     const char *sub = "system:serviceaccount:default", *scope = "resources:read", *out = NULL;
-    const char *ttl = NULL;
+    const char *ttl = NULL, *workload = NULL;
     char *tok = NULL;
     int64_t ttl_s;
     int opt, rc = CLI_OK;
@@ -51,6 +54,7 @@ int cmd_token(int argc, char **argv)
         case 'c': scope = optarg; break;
         case 't': ttl = optarg; break;
         case 'o': out = optarg; break;
+        case 'w': workload = optarg; break;
         default: return cli_usage_error("token", "unknown option");
         }
     }
@@ -67,7 +71,7 @@ int cmd_token(int argc, char **argv)
         if (ttl_s <= 0)
             return cli_usage_error("token", "--ttl must be at least one second");
     }
-    if (skiff_auth_open(cfg.home, &auth, &err) || skiff_auth_issue(auth, sub, scope, ttl_s, &tok, &err)) {
+    if (skiff_auth_open(cfg.home, &auth, &err) || skiff_auth_issue_workload(auth, sub, scope, workload, ttl_s, &tok, &err)) {
         rc = cli_fail(&err);
         goto out;
     }

@@ -1269,6 +1269,7 @@ static int random_run_name(char *out, size_t n, struct skiff_err *err)
 
 struct run_create {
     const char *exp_id, *user_id, *run_name;
+    char workflow[256], step[256];   /* lineage from a step's token, or "" */
     int64_t start_time;
     json_t *tags;
     char run_id[33];
@@ -1317,7 +1318,23 @@ static int tx_run_create(struct skiff_store *s, void *ctx, struct skiff_err *err
                                     json_string_value(json_object_get(tag, "value")), err)))
             return rc;
     }
+    /* after the client's tags: the signed token's word wins over a tag a
+     * client may have set itself */
+    if (c->workflow[0] &&
+        ((rc = tracking__put_tag(s, c->run_id, "skiff.workflow", c->workflow, err)) ||
+         (rc = tracking__put_tag(s, c->run_id, "skiff.step", c->step, err))))
+        return rc;
     return named ? 0 : tracking__put_tag(s, c->run_id, "mlflow.runName", c->run_name, err);
+}
+
+/* A step's token carries "workload": "<workflow uid>/<step>" (auth.h). */
+static void lineage_from_token(const struct skiff_http_req *req, struct run_create *c)
+{
+    const char *wl = req->claims ? req->claims->workload : "", *slash = strchr(wl, '/');
+    if (!slash || slash == wl || !slash[1])
+        return;
+    snprintf(c->workflow, sizeof c->workflow, "%.*s", (int)(slash - wl), wl);
+    snprintf(c->step, sizeof c->step, "%s", slash + 1);
 }
 
 static int h_run_create(struct skiff_http_req *req, struct skiff_http_resp *resp,
@@ -1362,6 +1379,7 @@ static int h_run_create(struct skiff_http_req *req, struct skiff_http_resp *resp
             goto out;
         c.run_name = name;
     }
+    lineage_from_token(req, &c);
     if ((rc = random_run_id(c.run_id, err)) ||
         (rc = skiff_store_tx(t->store, tx_run_create, &c, err)) ||
         (rc = run_load(t->store, c.run_id, false, &run, err)))

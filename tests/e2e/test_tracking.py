@@ -615,3 +615,24 @@ def test_cli_runs_and_models(platform):
     ok(call(platform, "POST", "registered-models/create", json={"name": "a b'c"}))
     m = json.loads(platform.cli("models", "get", "a b'c", "-o", "json", check=0).stdout)
     assert m["name"] == "a b'c" and m["versions"] == []
+
+
+def test_lineage_comes_from_the_step_token(platform, tmp_path):
+    """A workflow step's token names its workload; the runs it creates record
+    it, and a tag the client sets cannot claim another step's work."""
+    tf = tmp_path / "step.token"
+    platform.cli("token", "--sub", "system:serviceaccount:argo-workflow-sa", "--scope",
+                 "tracking:*", "--workload", "0f3c9a2e-uid/train", "--ttl", "5m",
+                 "--out", str(tf), check=0)
+    tok = tf.read_text().strip()
+    exp = ok(platform.api("POST", "/api/2.0/mlflow/experiments/create", token=tok,
+                          json={"name": "lineage"}))["experiment_id"]
+    run = ok(platform.api("POST", "/api/2.0/mlflow/runs/create", token=tok,
+                          json={"experiment_id": exp,
+                                "tags": [{"key": "skiff.step", "value": "forged"}]}))["run"]
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["skiff.workflow"] == "0f3c9a2e-uid" and tags["skiff.step"] == "train"
+    # the admin token names no workload: no lineage tags are invented
+    run = ok(platform.api("POST", "/api/2.0/mlflow/runs/create",
+                          json={"experiment_id": exp}))["run"]
+    assert "skiff.workflow" not in {t["key"] for t in run["data"]["tags"]}

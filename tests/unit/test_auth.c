@@ -685,6 +685,30 @@ static void test_third_party_verifies(void **state)
     free(token);
 }
 
+static void test_workload_claim(void **state)
+{
+    struct fixture *f = *state;
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_auth_claims c;
+    char *token = NULL, big[300];
+
+    assert_int_equal(skiff_auth_issue_workload(f->auth, "system:serviceaccount:default",
+                                               "tracking:*", "wf-uid-1/train", 60, &token, &err),
+                     0);
+    assert_int_equal(skiff_auth_verify(f->auth, token, time(NULL), &c, &err), 0);
+    assert_string_equal(c.workload, "wf-uid-1/train");
+    free(token);
+    /* none given: the claim is absent and reads as "" */
+    assert_int_equal(skiff_auth_issue(f->auth, "a", "x", 60, &token, &err), 0);
+    assert_int_equal(skiff_auth_verify(f->auth, token, time(NULL), &c, &err), 0);
+    assert_string_equal(c.workload, "");
+    free(token);
+    memset(big, 'w', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(skiff_auth_issue_workload(f->auth, "a", "x", big, 60, &token, &err),
+                     SKIFF_EINVAL);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -699,6 +723,7 @@ int main(void)
         T(test_forged_claims),
         T(test_malformed),
         cmocka_unit_test(test_allows),
+        T(test_workload_claim),
         T(test_key_file_and_jwks),
         T(test_key_file_refused),
         T(test_token_files),
