@@ -20,8 +20,8 @@
  * Worked example: `metrics.auc > 0.9 and params.lr = '0.1'` appends
  *   AND (EXISTS (SELECT 1 FROM tracking_latest_metrics m WHERE m.run_id = r.run_id
  *                AND m.key = ? AND m.value > ?))
- *   AND (EXISTS (SELECT 1 FROM tracking_params p WHERE p.run_id = r.run_id
- *                AND p.key = ? AND p.value = ?))
+ *   AND r.run_id IN (SELECT x.run_id FROM tracking_params x
+ *                    WHERE x.key = ? AND x.value = ?)
  * with parameters "auc", 0.9, "lr", "0.1".
  */
 #include "tracking/tracking_int.h"
@@ -289,6 +289,13 @@ static int clause(struct lexer *lx, struct tracking__sql *q, struct skiff_err *e
         if ((rc = string_value(lx, &s, err)) || (rc = tracking__param_text(q, key, err)) ||
             (rc = tracking__param_text(q, s, err)))
             return rc;
+        if (op == OP_EQ) {
+            /* equality is selective: let the (key, value) index produce the
+             * runs instead of testing every run of the experiments */
+            skiff_buf_appendf(t, " AND r.run_id IN (SELECT x.run_id FROM %s x WHERE x.key = ? "
+                              "AND x.value = ?)", tab);
+            return 0;
+        }
         skiff_buf_appendf(t, " AND EXISTS (SELECT 1 FROM %s x WHERE x.run_id = r.run_id AND "
                           "x.key = ? AND %s %s %s)", tab,
                           op == OP_ILIKE ? "lower(x.value)" : "x.value", op_sql[op],
