@@ -294,6 +294,7 @@ static int clause(struct lexer *lx, struct tracking__sql *q, struct skiff_err *e
              * runs instead of testing every run of the experiments */
             skiff_buf_appendf(t, " AND r.run_id IN (SELECT x.run_id FROM %s x WHERE x.key = ? "
                               "AND x.value = ?)", tab);
+            q->driven = true;
             return 0;
         }
         skiff_buf_appendf(t, " AND EXISTS (SELECT 1 FROM %s x WHERE x.run_id = r.run_id AND "

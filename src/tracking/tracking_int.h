@@ -166,6 +166,7 @@ struct tracking__sql {
     struct skiff_store_val params[TRACKING__MAX_PARAMS];
     size_t n;
     struct skiff_arena *arena;
+    bool driven;   /* a filter produces the candidate runs from an index (run_id IN ...) */
 };
 
 /* Appends a parameter; SKIFF_EINVAL (a search too long) past TRACKING__MAX_PARAMS. */
