@@ -137,8 +137,8 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (name, alias));",
     /* 4: runs/search drives an equality filter on a param or tag from these
      * (a filtered search over 100k runs: 223 ms -> 38 ms) */
-    "CREATE INDEX tracking_params_by_kv ON tracking_params (key, value, run_id);"
-    "CREATE INDEX tracking_tags_by_kv ON tracking_tags (key, value, run_id);",
+    ("CREATE INDEX tracking_params_by_kv ON tracking_params (key, value, run_id);"
+     "CREATE INDEX tracking_tags_by_kv ON tracking_tags (key, value, run_id);"),
 };
 
 int skiff_tracking_open(struct skiff_store *s, struct skiff_blob *blob,
