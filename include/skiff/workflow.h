@@ -7,11 +7,14 @@
  *   ... status is Argo's WorkflowStatus: phase, nodes{...}, message ...
  *   skiff_workflow_free(wf);
  *
+ * In `skiff up`, skiff_workflow_controller_* (at the end) runs the stored
+ * Workflows and CronWorkflows with the same engine.
+ *
  * Semantics follow ../shared/specs/argo-workflows.md; docs/workflows.md says
  * what this engine accepts and where it differs (private /tmp fallback,
  * cgroup fallback, expression subset).
  *
- * The pieces below the engine are public too, because the CLI, the future
+ * The pieces below the engine are public too, because the CLI, the
  * controller and the tests use them alone: `when` and `depends` expressions,
  * {{...}} substitution and Kubernetes quantities. None of them keeps state;
  * all are thread-safe.
@@ -169,7 +172,8 @@ struct skiff_workflow_param {
  * declared, unknown tasks or steps) and resource quantities. Errors carry
  * file:line:col when `docs` is given (SKIFF_EINVAL).
  * `obj` is copied; *out is freed with skiff_workflow_free. metadata.name is
- * generateName + 5 random characters when absent; a fresh uid is made. */
+ * generateName + 5 random characters when absent; a fresh uid is made
+ * unless metadata.uid holds one (a stored Workflow keeps its uid). */
 int skiff_workflow_load(const json_t *obj, const struct skiff_yaml_docs *docs, size_t doc_index,
                         const struct skiff_workflow_param *params, size_t nparams,
                         struct skiff_workflow **out, struct skiff_err *err);
@@ -213,14 +217,25 @@ struct skiff_workflow_run_opts {
      * NULL in `skiff run`, where such a step fails saying so. */
     struct skiff_store *store;
     /* Controller mode: when set, every container/script step gets a token
-     * from step_token(ctx, ttl_s, &token, err), ttl_s being the step's
+     * from step_token(ctx, step, ttl_s, &token, err), `step` being its
+     * display name (for the token's workload claim), ttl_s the step's
      * deadline in seconds (activeDeadlineSeconds or timeout, the earlier)
      * or 0 for none; *token is malloc'd and the engine frees it. The engine
-     * writes it with mode 0600 to <step folder>/token, gives the step
+     * writes it with mode 0600 to <step folder>/tmp/.skiff-token (the
+     * step's /tmp/.skiff-token when its /tmp is private), gives the step
      * SKIFF_TOKEN_FILE (that path) and MLFLOW_TRACKING_TOKEN (the token)
      * and removes the file when the step ends. A failure ends the step in
      * Error. Called from the running thread. NULL in `skiff run`. */
-    int (*step_token)(void *ctx, int64_t ttl_s, char **token, struct skiff_err *err);
+    int (*step_token)(void *ctx, const char *step, int64_t ttl_s, char **token,
+                      struct skiff_err *err);
+    /* Resuming after a crash: a status this workflow had in an earlier run
+     * (borrowed for the run). A step (pod) whose node ID ends there
+     * Succeeded, Failed or Error is not run again: it ends with that
+     * phase, message, outputs and times, and the run goes on from it (a
+     * retryStrategy counts those attempts). Steps that were Pending or
+     * Running run again; `when` and `depends` are evaluated again, so
+     * Skipped and Omitted nodes come out as before. NULL: a fresh run. */
+    const json_t *resume;
 };
 
 /* Runs the workflow to its end in the calling process: steps are children
@@ -228,10 +243,12 @@ struct skiff_workflow_run_opts {
  * the run reached a final phase (Succeeded, Failed or Error: read
  * status.phase); an error code only when the engine itself could not work
  * (cannot create the run folder: SKIFF_EIO). *status is a new reference in
- * Argo's WorkflowStatus shape (caller json_decref's it). Not thread-safe
- * with itself: it reaps its children with waitpid, so run one at a time
- * per process (skiff_workflow_run_many runs several together), and do not
- * run it in a process that reaps children elsewhere. */
+ * Argo's WorkflowStatus shape (caller json_decref's it). Several runs may
+ * go on at once in threads of one process (each waits for its own
+ * children by pid; the resource ledger is shared), provided nothing else
+ * in the process waits for any child (wait(-1)) or ignores SIGCHLD. A
+ * step is killed when the thread that started it exits (PDEATHSIG), so
+ * the calling thread must live until the call returns (it does). */
 int skiff_workflow_run(struct skiff_workflow *wf, const struct skiff_workflow_run_opts *opts,
                        json_t **status, struct skiff_err *err);
 
@@ -256,31 +273,72 @@ int skiff_workflow_run_many(struct skiff_workflow *const *wfs,
 /* ---- the controller of `skiff up` (src/workflow/controller.c) ---- */
 
 struct skiff_auth;
+struct skiff_route;
 struct skiff_workflow_controller;
 
 struct skiff_workflow_controller_opts {
     struct skiff_store *store;     /* borrowed; outlives the controller */
     const struct skiff_auth *auth; /* borrowed; issues the steps' tokens */
-    const char *url;               /* the platform URL: SKIFF_URL, MLFLOW_TRACKING_URI */
     const char *home;              /* step folders go under <home>/workflows/<name> */
     int64_t token_ttl_s;           /* a step token's lifetime when the step has no deadline */
 };
 
-/* Starts the controller's thread: every 200 ms it lists the Workflows of
- * the store and runs, one at a time, each whose status.phase is not final
- * (Succeeded, Failed, Error), writing its status as nodes change (at most
- * every 250 ms, and at the end). WorkflowTemplates come from the store.
- * Each step gets a token for system:serviceaccount:<serviceAccountName or
- * default> with scope "tracking:* resources:read" (opts->step_token). The
- * strings of `o` are copied. *out is freed by skiff_workflow_controller_stop.
- * SKIFF_ENOMEM, or SKIFF_EIO when the thread cannot start. */
-int skiff_workflow_controller_start(const struct skiff_workflow_controller_opts *o,
-                                    struct skiff_workflow_controller **out,
+/* Makes a controller (no thread yet), so that its routes can be
+ * registered before the HTTP server starts. Strings of `o` are copied.
+ * Free with skiff_workflow_controller_close. SKIFF_ENOMEM. */
+int skiff_workflow_controller_open(const struct skiff_workflow_controller_opts *o,
+                                   struct skiff_workflow_controller **out,
+                                   struct skiff_err *err);
+
+/* Starts the controller's threads, `url` (copied) being the platform URL
+ * the steps get as SKIFF_URL and MLFLOW_TRACKING_URI.
+ *
+ * Workflows: every 200 ms the runner lists the store's Workflows and
+ * starts a thread for each whose status.phase is not final (Succeeded,
+ * Failed, Error) and that is not running yet (at most 32 at once; they
+ * share GPUs and pools through the process-wide ledger), writing its
+ * status as nodes change (at most every 250 ms, and at the end). One with nodes in its status was interrupted (kill -9, a
+ * restart, `retry`): it resumes (skiff_workflow_run_opts.resume).
+ * WorkflowTemplates come from the store. Each step gets a token for
+ * system:serviceaccount:<serviceAccountName or default>, scope
+ * "tracking:* resources:read" (skiff_workflow_run_opts.step_token).
+ *
+ * CronWorkflows: every 200 ms each is checked with skiff_workflow_cron_due
+ * against status.lastScheduledTime (first seen: now), and a firing creates
+ * its child Workflow (skiff_workflow_cron_child) after applying suspend and
+ * concurrencyPolicy. The environment variable SKIFF_CRON_TEST_NOW_OFFSET
+ * (seconds, tests only) shifts the cron's clock.
+ *
+ * SKIFF_EIO when a thread cannot start. Call once. */
+int skiff_workflow_controller_start(struct skiff_workflow_controller *c, const char *url,
                                     struct skiff_err *err);
 
-/* Stops the thread: a running workflow's steps are killed and its stored
- * status is left as it was (Running), so that the next start runs it
- * again. Frees c. Accepts NULL. */
-void skiff_workflow_controller_stop(struct skiff_workflow_controller *c);
+/* Stops the threads: a running workflow's steps are killed and its stored
+ * status is left as it was (Running), so that the next start resumes it.
+ * Frees c. Accepts NULL. */
+void skiff_workflow_controller_close(struct skiff_workflow_controller *c);
+
+/* Stops workflow `name`: when it runs, its steps are killed and it ends
+ * Failed ("Stopped: interrupted"); when it waits, it ends Failed
+ * ("Stopped") without running. SKIFF_ENOTFOUND, SKIFF_EINVAL when it has
+ * already ended. Thread-safe. */
+int skiff_workflow_controller_stop_workflow(struct skiff_workflow_controller *c,
+                                            const char *name, struct skiff_err *err);
+
+/* Retries workflow `name`, which ended Failed or Error: its status keeps
+ * only the Succeeded steps, and the runner resumes it from there (the
+ * failed steps and all after them run again). SKIFF_ENOTFOUND,
+ * SKIFF_EINVAL when it has not ended or it Succeeded. Thread-safe. */
+int skiff_workflow_controller_retry(struct skiff_workflow_controller *c, const char *name,
+                                    struct skiff_err *err);
+
+/* The routes, registered with the controller as ctx:
+ *   GET  /api/v1/workflows/{name}/log[?step=S]  (resources:read) text/plain:
+ *        stdout then stderr of step S (its display name), or of every step,
+ *        each line prefixed "S: ", in node order
+ *   POST /api/v1/workflows/{name}/stop          (resources:write)
+ *   POST /api/v1/workflows/{name}/retry         (resources:write)
+ * The table is static. */
+const struct skiff_route *skiff_workflow_routes(size_t *n);
 
 #endif

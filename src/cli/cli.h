@@ -78,6 +78,10 @@ const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name);
     X(describe, "show one resource in detail")                                       \
     X(delete, "delete a resource")                                                   \
     X(run, "run a workflow to completion here, without a platform")                  \
+    X(submit, "create a workflow on the platform, optionally watch it")             \
+    X(logs, "print a workflow's step logs")                                          \
+    X(stop, "stop a running workflow")                                               \
+    X(retry, "run a failed workflow again from its failed steps")                   \
     X(token, "issue a short-lived token for a service account")                      \
     X(features, "feature store: historical retrieval of training data")              \
     X(drift, "compare two datasets for drift, Evidently's statistics")               \

@@ -30,6 +30,7 @@
 #include "skiff/store.h"
 #include "skiff/time.h"
 #include "skiff/tracking.h"
+#include "skiff/workflow.h"
 
 const char cmd_up_usage[] =
     "Usage: skiff up [--home DIR] [--listen ADDR:PORT]\n\n"
@@ -56,6 +57,7 @@ struct platform {
     struct skiff_auth *auth;
     struct skiff_http_server *http;
     struct skiff_tracking *tracking;
+    struct skiff_workflow_controller *workflows;
     int lock_fd;
     bool locked;    /* this process holds up.lock: the endpoint file is ours */
 };
@@ -173,6 +175,20 @@ static int write_endpoint(struct platform *p, struct skiff_err *err)
     return skiff_auth_write_token_file(path, url, err);
 }
 
+/* The workflow controller's threads, once the URL its steps call back is
+ * known (the endpoint file just written). */
+static int start_workflows(struct platform *p, struct skiff_err *err)
+{
+    char path[4200], *url = NULL;
+    int rc;
+
+    snprintf(path, sizeof path, "%s/endpoint", p->cfg.home);
+    if ((rc = skiff_auth_read_token_file(path, &url, err)) == 0)
+        rc = skiff_workflow_controller_start(p->workflows, url, err);
+    free(url);
+    return rc;
+}
+
 static int start(struct platform *p, struct skiff_err *err)
 {
     struct skiff_http_opts ho;
@@ -187,6 +203,12 @@ static int start(struct platform *p, struct skiff_err *err)
         (rc = ensure_admin_token(p, err)) ||
         (rc = skiff_tracking_open(p->store, p->blob, &p->tracking, err)))
         return rc;
+    {
+        struct skiff_workflow_controller_opts wo = {p->store, p->auth, p->cfg.home,
+                                                    p->cfg.token_ttl_s};
+        if ((rc = skiff_workflow_controller_open(&wo, &p->workflows, err)))
+            return rc;
+    }
     skiff_http_opts_init(&ho);
     ho.listen = p->cfg.listen;
     ho.auth = p->auth;
@@ -200,11 +222,16 @@ static int start(struct platform *p, struct skiff_err *err)
     rr = skiff_feat_routes(&nr);
     if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)))
         return rc;
+    rr = skiff_workflow_routes(&nr);
+    if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->workflows, err)))
+        return rc;
     rr = skiff_tracking_routes(&nr);
     if ((rc = skiff_http_add_routes(p->http, rr, nr, skiff_tracking_errfmt, p->tracking, err)) ||
         (rc = skiff_http_start(p->http, err)))
         return rc;
-    return write_endpoint(p, err);
+    if ((rc = write_endpoint(p, err)) || (rc = start_workflows(p, err)))
+        return rc;
+    return 0;
 }
 
 static void stop(struct platform *p)
@@ -212,6 +239,9 @@ static void stop(struct platform *p)
     char path[4200];
     skiff_http_free(p->http);   /* stops gracefully if running */
     p->http = NULL;
+    /* after the server: its workflow routes use the controller */
+    skiff_workflow_controller_close(p->workflows);
+    p->workflows = NULL;
     skiff_tracking_close(p->tracking);
     skiff_store_close(p->store);
     skiff_blob_close(p->blob);

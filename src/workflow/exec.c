@@ -29,7 +29,8 @@
  *   (new) --add_call (when false)--> Skipped;  --step_dag (depends false)--> Omitted
  *
  * The loop: reconcile from the root (step), start what may start, reap
- * what exited (wait4), sleep a little when nothing happened; after the root
+ * what exited (wait4 on each child's own pid, so that engines in several
+ * threads coexist), sleep a little when nothing happened; after the root
  * is fulfilled, the onExit node is added and run the same way.
  */
 #include "workflow_int.h"
@@ -889,7 +890,7 @@ static void start_pod(struct engine *e, long i)
     const char *type = workflow__template_type(nd->tmpl);
     char work[1100], tmp[1100], out[1100], errp[1100], script[1200], cg[300];
     char **argv = NULL, **envp = NULL;
-    char msg[SKIFF_ERR_MSG_MAX + 64], tokpath[1100] = "", *token = NULL;
+    char msg[SKIFF_ERR_MSG_MAX + 64], tokpath[1200] = "", *token = NULL;
     char *tokenv[3] = {NULL, NULL, NULL};
     size_t na = 0;
     const json_t *it;
@@ -950,8 +951,10 @@ static void start_pod(struct engine *e, long i)
             (!ttl || (t_us + SKIFF_US_PER_SEC - 1) / SKIFF_US_PER_SEC < ttl))
             ttl = (t_us + SKIFF_US_PER_SEC - 1) / SKIFF_US_PER_SEC;
         free(timeout);
-        snprintf(tokpath, sizeof tokpath, "%s/token", nd->dir);
-        if (e->o->step_token(e->o->ctx, ttl, &token, &err) ||
+        /* in the step's tmp folder, which the step sees as /tmp when it has
+         * a private one (proc.c rewrites SKIFF_TOKEN_FILE then) */
+        snprintf(tokpath, sizeof tokpath, "%s/.skiff-token", tmp);
+        if (e->o->step_token(e->o->ctx, nd->display, ttl, &token, &err) ||
             skiff_auth_write_token_file(tokpath, token, &err)) {
             snprintf(msg, sizeof msg, "cannot give the step its token: %s", err.msg);
             set_phase(e, i, P_ERROR, msg);
@@ -1200,7 +1203,7 @@ static void finish_pod(struct engine *e, long i, int wstatus, const struct rusag
     nd->spawned = false;
     if (e->o->step_token && nd->dir) {
         char tokpath[1100];
-        snprintf(tokpath, sizeof tokpath, "%s/token", nd->dir);
+        snprintf(tokpath, sizeof tokpath, "%s/tmp/.skiff-token", nd->dir);
         unlink(tokpath);
     }
     nd->gpu_seconds = nd->grant.ngpus * (double)(skiff_time_now_us() - nd->started) / 1e6;
@@ -1816,6 +1819,44 @@ out:
     return ok;
 }
 
+/* Resuming (opts->resume): a pod that ended in the earlier run of this
+ * workflow (same node ID: node IDs are made from names, not from time)
+ * ends again with the phase, message, outputs and times it had, without
+ * running. Pods that were Pending or Running then run now. true when the
+ * node was restored. */
+static bool restore(struct engine *e, long i)
+{
+    struct node *nd = &e->nodes[i];
+    const json_t *old = json_object_get(json_object_get(e->o->resume, "nodes"), nd->id);
+    const char *ph = json_string_value(json_object_get(old, "phase"));
+    const char *msg = json_string_value(json_object_get(old, "message"));
+    const json_t *outs = json_object_get(old, "outputs");
+    int64_t t0 = 0, t1 = 0;
+    enum phase p;
+
+    if (!ph)
+        return false;
+    if (strcmp(ph, "Succeeded") == 0)
+        p = P_SUCCEEDED;
+    else if (strcmp(ph, "Failed") == 0)
+        p = P_FAILED;
+    else if (strcmp(ph, "Error") == 0)
+        p = P_ERROR;
+    else
+        return false;
+    if (json_is_object(outs)) {
+        json_decref(nd->outputs);
+        nd->outputs = json_deep_copy(outs);
+    }
+    set_phase(e, i, p, msg);
+    if (skiff_time_parse(json_string_value(json_object_get(old, "startedAt")), &t0, NULL) == 0 &&
+        skiff_time_parse(json_string_value(json_object_get(old, "finishedAt")), &t1, NULL) == 0) {
+        nd->started = t0;
+        nd->finished = t1;
+    }
+    return true;
+}
+
 static void step_pod(struct engine *e, long i)
 {
     struct node *nd = &e->nodes[i];
@@ -1833,6 +1874,8 @@ static void step_pod(struct engine *e, long i)
         return;
     }
     if (nd->phase != P_PENDING)
+        return;
+    if (e->o->resume && restore(e, i))
         return;
     if ((e->deadline_hit && !nd->exit_handler) || e->stopped) {
         set_phase(e, i, P_FAILED, e->stopped ? STOPPED : "Step exceeded its deadline");
@@ -2504,49 +2547,32 @@ static json_t *status_json(struct engine *e, bool final)
 
 /* ---- the loop ---- */
 
-static long pod_by_pid(struct engine *e, pid_t pid)
-{
-    for (size_t i = 0; i < e->n; i++)
-        if (e->nodes[i].spawned && e->nodes[i].proc.pid == pid)
-            return (long)i;
-    return -1;
-}
-
-/* Whether pid was a replica of one of e's jobs (then it is finished). */
-static bool reap_replica(struct engine *e, pid_t pid, int st, const struct rusage *ru)
-{
-    for (size_t i = 0; i < e->n; i++) {
-        struct node *nd = &e->nodes[i];
-        for (size_t k = 0; nd->job && k < nd->job->n; k++) {
-            struct workflow__replica *r = &nd->job->reps[k];
-            if (r->spawned && !r->exited && r->proc.pid == pid) {
-                finish_replica(nd, r, st, ru);
-                changed(e);
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-/* Reaps exited steps of any of the n engines; returns how many. */
+/* Reaps exited steps of any of the n engines; returns how many. Each
+ * child is waited for by its own pid, never wait4(-1): engines in other
+ * threads of the process (the controller of `skiff up`) reap their own
+ * children, and a wait for any child would steal their exits. */
 static int reap(struct engine *es, size_t n)
 {
     int k = 0, st;
     struct rusage ru;
-    pid_t pid;
 
-    while ((pid = wait4(-1, &st, WNOHANG, &ru)) > 0) {
-        for (size_t j = 0; j < n; j++) {
-            long i = pod_by_pid(&es[j], pid);
-            if (i >= 0) {
-                finish_pod(&es[j], i, st, &ru);
+    for (size_t j = 0; j < n; j++) {
+        struct engine *e = &es[j];
+        for (size_t i = 0; i < e->n; i++) {
+            struct node *nd = &e->nodes[i];
+            if (nd->spawned && wait4(nd->proc.pid, &st, WNOHANG, &ru) == nd->proc.pid) {
+                finish_pod(e, (long)i, st, &ru);
                 k++;
-                break;
+                continue;   /* a pod with a process has no job */
             }
-            if (reap_replica(&es[j], pid, st, &ru)) {
-                k++;
-                break;
+            for (size_t r = 0; nd->job && r < nd->job->n; r++) {
+                struct workflow__replica *rp = &nd->job->reps[r];
+                if (rp->spawned && !rp->exited &&
+                    wait4(rp->proc.pid, &st, WNOHANG, &ru) == rp->proc.pid) {
+                    finish_replica(nd, rp, st, &ru);
+                    changed(e);
+                    k++;
+                }
             }
         }
     }

@@ -968,6 +968,11 @@ int skiff_workflow_load(const json_t *obj, const struct skiff_yaml_docs *docs, s
     }
     u[12] = '4';   /* a version-4 UUID */
     snprintf(wf->uid, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", u, u + 8, u + 12, u + 16, u + 20);
+    /* a stored Workflow (the controller) keeps the uid the store gave it:
+     * {{workflow.uid}} and the steps' lineage must not change on a resume */
+    if (json_is_string(json_object_get(meta, "uid")) &&
+        strlen(json_string_value(json_object_get(meta, "uid"))) == 36)
+        snprintf(wf->uid, 37, "%s", json_string_value(json_object_get(meta, "uid")));
     json_object_set_new((json_t *)meta, "name", json_string(wf->name));
     json_object_set_new((json_t *)meta, "uid", json_string(wf->uid));
     if (!json_object_get(meta, "namespace"))

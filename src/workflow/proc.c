@@ -24,6 +24,7 @@
 #include "skiff/err.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -236,6 +237,16 @@ static void child(const struct workflow__spawn *s, const struct workflow__proc *
         for (size_t i = 0; s->envp[i]; i++)
             if (strncmp(s->envp[i], "TMPDIR=", 7) == 0)
                 ((char **)s->envp)[i] = (char *)"TMPDIR=/tmp";
+        /* likewise a token file kept in the tmp folder (exec.c) */
+        for (size_t i = 0, tl = strlen(s->tmpdir); s->envp[i]; i++) {
+            static char tokenv[PATH_MAX + 32];
+            const char *v = s->envp[i] + 17;
+            if (strncmp(s->envp[i], "SKIFF_TOKEN_FILE=", 17) == 0 &&
+                strncmp(v, s->tmpdir, tl) == 0 && v[tl] == '/') {
+                snprintf(tokenv, sizeof tokenv, "SKIFF_TOKEN_FILE=/tmp%s", v + tl);
+                ((char **)s->envp)[i] = tokenv;
+            }
+        }
         if (script_in_tmp) {
             /* the script lies in the step's tmp folder, now /tmp */
             for (size_t i = 0; argv[i]; i++)

@@ -135,8 +135,16 @@ static void test_parameters(void **state)
     skiff_workflow_free(NULL);
 }
 
-/* Runs yaml; returns the status (caller decrefs). */
+/* Runs yaml, resuming from `resume` when it is not NULL; returns the
+ * status (caller decrefs). */
+static json_t *run_yaml_resume(const char *yaml, const json_t *resume);
+
 static json_t *run_yaml(const char *yaml)
+{
+    return run_yaml_resume(yaml, NULL);
+}
+
+static json_t *run_yaml_resume(const char *yaml, const json_t *resume)
 {
     struct skiff_err e = SKIFF_ERR_INIT;
     struct skiff_workflow *wf = NULL;
@@ -146,6 +154,7 @@ static json_t *run_yaml(const char *yaml)
 
     assert_non_null(test_tmpdir(dir, sizeof dir, "wf"));
     o.run_dir = dir;
+    o.resume = resume;
     if (load(yaml, NULL, 0, &wf, &e) != 0)
         fail_msg("load: %s:%d: %s", e.where, e.line, e.msg);
     if (skiff_workflow_run(wf, &o, &status, &e) != 0)
@@ -203,6 +212,59 @@ static void test_dag_order(void **state)
     assert_int_equal(json_array_size(json_object_get(node(st, "t"), "children")), 4);
     assert_string_equal(json_string_value(json_object_get(st, "progress")), "4/4");
     json_decref(st);
+}
+
+static const char *out_param(const json_t *status, const char *display)
+{
+    const json_t *ps = json_object_get(json_object_get(node(status, display), "outputs"),
+                                       "parameters");
+    return json_string_value(json_object_get(json_array_get(ps, 0), "value"));
+}
+
+/* Resuming (the controller after kill -9): a step that ended keeps its
+ * outputs and does not run again; one that was Running runs again. Each
+ * step prints a random number, so a rerun shows. */
+static void test_resume_keeps_ended_steps(void **state)
+{
+    const char *yaml =
+        HEAD "  entrypoint: main\n"
+             "  templates:\n"
+             "    - name: main\n"
+             "      dag:\n"
+             "        tasks:\n"
+             "          - {name: a, template: rand}\n"
+             "          - {name: b, template: rand, dependencies: [a]}\n"
+             "          - name: c\n"
+             "            template: echo\n"
+             "            dependencies: [b]\n"
+             "            when: \"{{tasks.a.outputs.parameters.r}} != ''\"\n"
+             "            arguments: {parameters: [{name: v, value: \"{{tasks.a.outputs.parameters.r}}\"}]}\n"
+             "    - name: rand\n"
+             "      container: {image: x, command: [sh, -c, \"od -An -N8 -tu8 /dev/urandom | tr -d ' ' > /tmp/r\"]}\n"
+             "      outputs: {parameters: [{name: r, valueFrom: {path: /tmp/r}}]}\n"
+             "    - name: echo\n"
+             "      inputs: {parameters: [{name: v}]}\n"
+             "      container: {image: x, command: [sh, -c, \"echo {{inputs.parameters.v}} > /tmp/r\"]}\n"
+             "      outputs: {parameters: [{name: r, valueFrom: {path: /tmp/r}}]}\n";
+    json_t *st1 = run_yaml(yaml), *st2, *b;
+    char a1[64], b1[64];
+
+    assert_string_equal(json_string_value(json_object_get(st1, "phase")), "Succeeded");
+    snprintf(a1, sizeof a1, "%s", out_param(st1, "a"));
+    snprintf(b1, sizeof b1, "%s", out_param(st1, "b"));
+    /* as if the platform died while b ran, before c */
+    b = (json_t *)node(st1, "b");
+    json_object_set_new(b, "phase", json_string("Running"));
+    json_object_del(b, "outputs");
+    json_object_del((json_t *)node(st1, "c"), "phase");
+    st2 = run_yaml_resume(yaml, st1);
+    assert_string_equal(json_string_value(json_object_get(st2, "phase")), "Succeeded");
+    assert_string_equal(out_param(st2, "a"), a1);          /* not run again */
+    assert_string_equal(field(st2, "a", "startedAt"), field(st1, "a", "startedAt"));
+    assert_string_not_equal(out_param(st2, "b"), b1);      /* ran again */
+    assert_string_equal(out_param(st2, "c"), a1);          /* saw a's kept output */
+    json_decref(st1);
+    json_decref(st2);
 }
 
 static void test_failure_propagation(void **state)
@@ -281,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_dag_order),
         cmocka_unit_test(test_failure_propagation),
+        cmocka_unit_test(test_resume_keeps_ended_steps),
         cmocka_unit_test(test_steps_and_parallelism),
         cmocka_unit_test(test_missing_command_is_an_error_node),
     };
