@@ -397,7 +397,7 @@ int tracking__runs_order(struct tracking__sql *q, const char *order_by, struct s
             return skiff_err_set(err, SKIFF_EINVAL, "invalid order_by: unknown attribute '%s'",
                                  key);
         /* rows without a value sort last either way, as MLflow does */
-        skiff_buf_appendf(&q->text, "(%s IS NULL), %s %s, ", col, col, dir);
+        skiff_buf_appendf(&q->text, "%s %s NULLS LAST, ", col, dir);
         return 0;
     }
     {
@@ -407,9 +407,10 @@ int tracking__runs_order(struct tracking__sql *q, const char *order_by, struct s
             : ent == ENT_PARAM
             ? "(SELECT x.value FROM tracking_params x WHERE x.run_id = r.run_id AND x.key = ?)"
             : "(SELECT x.value FROM tracking_tags x WHERE x.run_id = r.run_id AND x.key = ?)";
-        if ((rc = tracking__param_text(q, key, err)) || (rc = tracking__param_text(q, key, err)))
+        /* NULLS LAST (SQLite 3.30+, PostgreSQL): one lookup per run, not two */
+        if ((rc = tracking__param_text(q, key, err)))
             return rc;
-        skiff_buf_appendf(&q->text, "(%s IS NULL), %s %s, ", sub, sub, dir);
+        skiff_buf_appendf(&q->text, "%s %s NULLS LAST, ", sub, dir);
     }
     return 0;
 }
