@@ -636,3 +636,18 @@ def test_lineage_comes_from_the_step_token(platform, tmp_path):
     run = ok(platform.api("POST", "/api/2.0/mlflow/runs/create",
                           json={"experiment_id": exp}))["run"]
     assert "skiff.workflow" not in {t["key"] for t in run["data"]["tags"]}
+
+
+def test_order_by_a_metric_puts_runs_without_it_last(platform):
+    exp = ok(call(platform, "POST", "experiments/create", json={"name": "order"}))["experiment_id"]
+    ids = {}
+    for name, auc in [("low", 0.1), ("none", None), ("high", 0.9)]:
+        rid = new_run(platform, exp, run_name=name)
+        ids[rid] = name
+        if auc is not None:
+            ok(call(platform, "POST", "runs/log-metric",
+                    json={"run_id": rid, "key": "auc", "value": auc, "timestamp": 1}))
+    for direction, want in [("DESC", ["high", "low", "none"]), ("ASC", ["low", "high", "none"])]:
+        runs = ok(call(platform, "POST", "runs/search",
+                       json={"experiment_ids": [exp], "order_by": [f"metrics.auc {direction}"]}))["runs"]
+        assert [ids[r["info"]["run_id"]] for r in runs] == want, direction
