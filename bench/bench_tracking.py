@@ -19,7 +19,7 @@ import requests
 from common import free_port, machine, wait_http
 
 SKIFF = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/skiff")
-RUNS = int(os.environ.get("BENCH_TRACKING_RUNS", "10000"))
+RUNS = int(os.environ.get("BENCH_TRACKING_RUNS", "100000"))
 BATCHES = int(os.environ.get("BENCH_TRACKING_BATCHES", "50"))
 API = "/api/2.0/mlflow/"
 
