@@ -19,7 +19,7 @@ PACKAGES=(
   # real servers the tests start on loopback
   prometheus redis-server postgresql
   # benchmarks and process inspection
-  procps hyperfine
+  procps hyperfine tzdata
   # drift report screenshot test (tests/e2e/test_drift.py)
   chromium
 )
