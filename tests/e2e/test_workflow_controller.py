@@ -118,6 +118,13 @@ def call(method, path):
 open("{shared}/codes", "w").write("%d %d" % (
     call("GET", "/api/2.0/mlflow/experiments/search?max_results=10"),
     call("PUT", "/api/v1/entities/x")))
+import json
+req = urllib.request.Request(os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/runs/create",
+    method="POST", data=json.dumps({{"experiment_id": "0"}}).encode(),
+    headers={{"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"],
+             "Content-Type": "application/json"}})
+run = json.load(urllib.request.urlopen(req, timeout=5))["run"]
+open("{shared}/run_id", "w").write(run["info"]["run_id"])
 PY
 """
     wf = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
@@ -133,6 +140,13 @@ PY
     assert (shared / "tokfile").read_text().strip() == "/tmp/.skiff-token"
     assert not list((platform.home / "workflows" / "tok").rglob(".skiff-token"))
     assert platform.token not in platform.logs()
+    # lineage: the run the step created names the workflow and the step, from
+    # the signed token, without the step saying anything
+    uid = platform.api("GET", "/api/v1/workflows/tok").json()["metadata"]["uid"]
+    run = platform.api("GET", "/api/2.0/mlflow/runs/get",
+                       params={"run_id": (shared / "run_id").read_text()}).json()["run"]
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["skiff.workflow"] == uid and tags["skiff.step"] == "tok", tags
 
 
 def test_bad_workflow_ends_in_error(platform):
