@@ -41,6 +41,7 @@
 #include "skiff/err.h"
 #include "skiff/http.h"
 #include "skiff/log.h"
+#include "skiff/metrics.h"
 #include "skiff/resource.h"
 #include "skiff/store.h"
 #include "skiff/time.h"
@@ -206,6 +207,50 @@ static void fail_load(struct run *r, const struct skiff_err *e)
     skiff_warn("workflow '%s': %s", r->name, e->msg);
 }
 
+/* Per-step figures on /metrics, by template (a bounded label set, unlike
+ * workflow names): steps by phase, CPU and GPU seconds, the last peak
+ * memory. Counted once per step when its workflow ends; steps restored from
+ * a previous run (`resume`) were counted by that run. */
+static void record_step_metrics(const json_t *status, const json_t *resume)
+{
+    struct skiff_metrics *m = skiff_metrics_default();
+    struct skiff_metric *steps = skiff_metrics_counter(
+        m, "skiff_workflow_steps_total", "Workflow steps that ended, by template and phase.",
+        "template,phase");
+    struct skiff_metric *cpu = skiff_metrics_counter(
+        m, "skiff_workflow_step_cpu_seconds_total", "CPU seconds used by workflow steps.",
+        "template");
+    struct skiff_metric *gpu = skiff_metrics_counter(
+        m, "skiff_workflow_step_gpu_seconds_total", "GPU seconds held by workflow steps.",
+        "template");
+    struct skiff_metric *mem = skiff_metrics_gauge(
+        m, "skiff_workflow_step_peak_memory_bytes",
+        "Peak memory of the last step of each template.", "template");
+    const json_t *nodes = json_object_get(status, "nodes"), *nd, *before;
+    const char *id;
+
+    json_object_foreach((json_t *)nodes, id, nd) {
+        const char *type = json_string_value(json_object_get(nd, "type"));
+        const char *phase = json_string_value(json_object_get(nd, "phase"));
+        const char *tmpl = json_string_value(json_object_get(nd, "templateName"));
+        const json_t *sk = json_object_get(nd, "skiff");
+        if (!type || strcmp(type, "Pod") != 0 || !phase || !final_phase(phase) || !tmpl)
+            continue;
+        before = json_object_get(json_object_get(resume, "nodes"), id);
+        if (before && final_phase(json_string_value(json_object_get(before, "phase"))))
+            continue;
+        skiff_metric_inc(steps, (const char *[]){tmpl, phase}, 1);
+        if (!sk)
+            continue;
+        skiff_metric_inc(cpu, (const char *[]){tmpl},
+                         json_number_value(json_object_get(sk, "cpuSeconds")));
+        skiff_metric_inc(gpu, (const char *[]){tmpl},
+                         json_number_value(json_object_get(sk, "gpuSeconds")));
+        skiff_metric_set(mem, (const char *[]){tmpl},
+                         json_number_value(json_object_get(sk, "peakMemoryBytes")));
+    }
+}
+
 /* Loads the Workflow r->obj (its stored status dropped) against the
  * store's WorkflowTemplates and runs it to its end or to shutdown. */
 static void run_one(struct run *r)
@@ -274,6 +319,8 @@ static void run_one(struct run *r)
         goto out;
     }
     write_status(c, r->name, status);
+    if (!c->shutdown && final_phase(json_string_value(json_object_get(status, "phase"))))
+        record_step_metrics(status, ro.resume);
     if (!c->shutdown)
         skiff_info("workflow '%s': %s", r->name,
                    json_string_value(json_object_get(status, "phase")));

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from conftest import SKIFF_BIN
 
@@ -81,6 +82,16 @@ def test_applied_workflow_runs_with_argo_status(platform, shared):
     st = wait_phase(platform, "seed-low")
     assert st["phase"] == "Succeeded", st
     assert node(st, "register")["phase"] == "Skipped"
+
+    # per-step figures on /metrics, by template, read by Prometheus' own parser
+    from prometheus_client.parser import text_string_to_metric_families
+    text = requests.get(platform.url + "/metrics").text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    tmpl = node(st, "train")["templateName"]
+    assert samples[("skiff_workflow_steps_total", (("phase", "Succeeded"), ("template", tmpl)))] == 2
+    assert ("skiff_workflow_step_cpu_seconds_total", (("template", tmpl),)) in samples
+    assert samples[("skiff_workflow_step_peak_memory_bytes", (("template", tmpl),))] > 0
 
 
 def test_workflows_run_side_by_side(platform, shared):
