@@ -1258,15 +1258,8 @@ static int search(struct skiff_http_req *req, struct skiff_http_resp *resp, bool
             goto out;
         json_array_append_new(list, one);
     }
-    o = json_object();
-    tracking__set_list(o, versions ? "model_versions" : "registered_models", list);
+    rc = tracking__reply_page(resp, versions ? "model_versions" : "registered_models", list, more, offset + max, err);
     list = NULL;
-    if (more) {
-        char tok[64];
-        tracking__token_encode(offset + max, tok, sizeof tok);
-        json_object_set_new(o, "next_page_token", json_string(tok));
-    }
-    rc = tracking__reply(resp, o, err);
 out:
     skiff_buf_release(&q.text);
     json_decref(a);

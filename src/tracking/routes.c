@@ -391,6 +391,22 @@ void tracking__set_list(json_t *o, const char *key, json_t *arr)
         json_decref(arr);
 }
 
+int tracking__reply_page(struct skiff_http_resp *resp, const char *key, json_t *list, bool more,
+                         int64_t next_offset, struct skiff_err *err)
+{
+    json_t *o = json_object();
+    if (o && more) {
+        char tok[64];
+        tracking__token_encode(next_offset, tok, sizeof tok);
+        json_object_set_new(o, "next_page_token", json_string(tok));
+    }
+    if (o)
+        tracking__set_list(o, key, list);
+    else
+        json_decref(list);
+    return tracking__reply(resp, o, err);
+}
+
 const char *const tracking__kv_names[] = {"key", "value", NULL};
 static const char *const metric_names[] = {"key", "value", "timestamp", "step", NULL};
 
@@ -967,15 +983,8 @@ static int h_exp_search(struct skiff_http_req *req, struct skiff_http_resp *resp
             goto out;
         json_array_append_new(list, e);
     }
-    o = json_object();
-    tracking__set_list(o, "experiments", list);
+    rc = tracking__reply_page(resp, "experiments", list, more, offset + max, err);
     list = NULL;
-    if (more) {
-        char tok[64];
-        tracking__token_encode(offset + max, tok, sizeof tok);
-        json_object_set_new(o, "next_page_token", json_string(tok));
-    }
-    rc = tracking__reply(resp, o, err);
 out:
     skiff_buf_release(&q.text);
     json_decref(a);
@@ -2001,15 +2010,8 @@ static int h_run_search(struct skiff_http_req *req, struct skiff_http_resp *resp
             goto out;
         json_array_append_new(list, run);
     }
-    o = json_object();
-    tracking__set_list(o, "runs", list);
+    rc = tracking__reply_page(resp, "runs", list, more, offset + max, err);
     list = NULL;
-    if (more) {
-        char tok[64];
-        tracking__token_encode(offset + max, tok, sizeof tok);
-        json_object_set_new(o, "next_page_token", json_string(tok));
-    }
-    rc = tracking__reply(resp, o, err);
 out:
     skiff_buf_release(&q.text);
     json_decref(a);

@@ -132,6 +132,10 @@ int tracking__rows(struct skiff_store *s, const char *sql, const struct skiff_st
                    size_t n, const char *const *names, json_t **out, struct skiff_err *err);
 /* o[key] = arr unless arr is empty; takes arr over. */
 void tracking__set_list(json_t *o, const char *key, json_t *arr);
+/* The answer of a paged search: {key: list, next_page_token} with the
+ * token of `next_offset` when `more`. Takes `list` over. */
+int tracking__reply_page(struct skiff_http_resp *resp, const char *key, json_t *list, bool more,
+                         int64_t next_offset, struct skiff_err *err);
 extern const char *const tracking__kv_names[];
 bool tracking__all_digits(const char *s);
 /* Row callback: first column as text into ctx (char[64]) if still empty. */
