@@ -15,11 +15,13 @@ PACKAGES=(
   # tests and their oracles
   libcmocka-dev python3 python3-pytest python3-requests python3-prometheus-client
   python3-jwt python3-cryptography
-  python3-numpy python3-scipy python3-pandas python3-xgboost python3-yaml
+  python3-numpy python3-scipy python3-pandas python3-xgboost python3-yaml python3-sklearn
+  # the FastAPI peer server of the serving benchmark (bench/peers/)
+  python3-fastapi python3-uvicorn python3-pydantic
   # real servers the tests start on loopback
   prometheus redis-server postgresql
   # benchmarks and process inspection
-  procps hyperfine tzdata
+  procps hyperfine tzdata wrk
   # drift report screenshot test (tests/e2e/test_drift.py)
   chromium
 )

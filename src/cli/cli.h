@@ -85,6 +85,13 @@ const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name);
     X(token, "issue a short-lived token for a service account")                      \
     X(features, "feature store: historical retrieval of training data")              \
     X(drift, "compare two datasets for drift, Evidently's statistics")               \
+    X(datagen, "generate seeded synthetic data (fraud transactions)")                \
+    X(validate, "check a data file against expectations")                            \
+    X(train, "train an XGBoost model and log it to tracking")                        \
+    X(evaluate, "score a run's model on labelled data, log the metrics")             \
+    X(register, "register a run's model as a new model version")                     \
+    X(serve, "serve InferenceServices (KServe V1/V2 protocol) without a platform")   \
+    X(demo, "the fraud platform end to end in a fresh home")                         \
     X(runs, "tracking runs: list them, show one")                                    \
     X(models, "model registry: list, show, register a run's model, set an alias")    \
     X(version, "print the version")                                                  \

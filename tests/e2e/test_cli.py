@@ -3,7 +3,8 @@ platform is running."""
 from conftest import SKIFF_BIN, free_port, run
 
 COMMANDS = ["up", "apply", "get", "describe", "delete", "token", "run", "features", "drift",
-            "runs", "models", "submit", "logs", "stop", "retry", "version", "help"]
+            "runs", "models", "submit", "logs", "stop", "retry", "datagen", "validate",
+            "train", "evaluate", "register", "serve", "demo", "version", "help"]
 
 
 def test_help_lists_every_command():
