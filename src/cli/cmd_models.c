@@ -1,5 +1,6 @@
 /* skiff models: the model registry of the tracking server (MLflow's API). */
 #include "cli.h"
+#include "mlflow.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -221,10 +222,10 @@ out:
 
 static int models_register(int argc, char **argv)
 {
-    const char *run = NULL, *rel = NULL, *name = NULL, *uri;
+    const char *run = NULL, *rel = NULL, *name = NULL;
     struct skiff_err err = SKIFF_ERR_INIT;
-    json_t *reply = NULL, *req = NULL, *mv;
-    char path[128], source[4096];
+    struct mlf c = {0};
+    char *uri = NULL, *source = NULL, *version = NULL;
     int rc = CLI_OK;
 
     for (int i = 2; i < argc; i++) {
@@ -245,37 +246,28 @@ static int models_register(int argc, char **argv)
             return cli_usage_error("models", "'%s' is not a run id (32 hex digits)", run);
     while (*rel == '/')
         rel++;
-    snprintf(path, sizeof path, API "runs/get?run_id=%s", run);
-    if (cli_api("GET", path, NULL, &reply, NULL, &err))
-        return api_fail(&err);
-    uri = json_string_value(json_object_get(json_object_get(json_object_get(reply, "run"),
-                                                            "info"), "artifact_uri"));
-    if ((size_t)snprintf(source, sizeof source, "%s/%s", uri ? uri : "", rel) >= sizeof source) {
-        rc = cli_usage_error("models", "--path is too long");
-        goto out;
-    }
-    json_decref(reply);
-    reply = NULL;
-    /* as the mlflow client: an existing model is fine, the version is new */
-    req = json_pack("{s:s}", "name", name);
-    if (cli_api("POST", API "registered-models/create", req, NULL, NULL, &err) &&
-        !strstr(err.msg, "RESOURCE_ALREADY_EXISTS")) {
+    /* the source is the folder itself (artifact_uri/path), as mlflow's
+     * create_model_version with a resolved location; skiff register uses
+     * runs:/ (same function, mlflow.h) */
+    if (mlf_open(&c, &err) || mlf_run_info(&c, run, &uri, &err)) {
         rc = api_fail(&err);
         goto out;
     }
-    err = (struct skiff_err)SKIFF_ERR_INIT;
-    json_decref(req);
-    req = json_pack("{s:s, s:s, s:s}", "name", name, "source", source, "run_id", run);
-    if (cli_api("POST", API "model-versions/create", req, &reply, NULL, &err)) {
+    if (!(source = malloc(strlen(uri) + strlen(rel) + 2))) {
+        rc = cli_fail(&(struct skiff_err){.code = SKIFF_ENOMEM, .msg = "out of memory"});
+        goto out;
+    }
+    sprintf(source, "%s/%s", uri, rel);
+    if (mlf_register(&c, run, rel, name, NULL, NULL, &version, &source, &err)) {
         rc = api_fail(&err);
         goto out;
     }
-    mv = json_object_get(reply, "model_version");
-    printf("registered %s version %s from %s\n", name,
-           json_string_value(json_object_get(mv, "version")), source);
+    printf("registered %s version %s from %s\n", name, version, source);
 out:
-    json_decref(req);
-    json_decref(reply);
+    free(uri);
+    free(source);
+    free(version);
+    mlf_close(&c);
     return rc;
 }
 
