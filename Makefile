@@ -35,9 +35,10 @@ test: deps
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -L unit
 
+# DEMO_ARGS: options of `skiff demo`, e.g. DEMO_ARGS=--keep-running
 demo: deps
 	$(MAKE) build
-	scripts/demo.sh $(BUILD)/skiff
+	scripts/demo.sh $(BUILD)/skiff $(DEMO_ARGS)
 
 bench: deps
 	$(MAKE) build
