@@ -12,6 +12,8 @@
  *   artifacts: .skiff/artifacts
  *   token_ttl: 1h                        # lifetime of tokens handed to steps and jobs
  *   admin_token_ttl: 30d
+ *   pools:                               # node pools (docs/workflows.md)
+ *     - {name: gpu, gpus: "0", labels: {node-group: gpu}}
  */
 #ifndef SKIFF_CONFIG_H
 #define SKIFF_CONFIG_H
@@ -26,6 +28,7 @@ struct skiff_config {
     char store[4096];
     char online_store[4096];
     char artifacts[4096];
+    char pools[16384];        /* node pools as a JSON list, "" = none (docs/config.md) */
     int64_t token_ttl_s;
     int64_t admin_token_ttl_s;
 };

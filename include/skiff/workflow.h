@@ -236,6 +236,12 @@ struct skiff_workflow_run_opts {
      * Running run again; `when` and `depends` are evaluated again, so
      * Skipped and Omitted nodes come out as before. NULL: a fresh run. */
     const json_t *resume;
+    /* The local artifact repository: a blob store root (skiff_blob_open)
+     * where outputs.artifacts are kept under
+     * "workflows/<workflow uid>/<node id>/<name>.tgz" (or "<name>" with
+     * archive none) and from where inputs.artifacts are placed.
+     * NULL: "<run_dir>/artifacts". */
+    const char *artifact_root;
 };
 
 /* Runs the workflow to its end in the calling process: steps are children
@@ -270,6 +276,15 @@ int skiff_workflow_run_many(struct skiff_workflow *const *wfs,
                             const struct skiff_workflow_run_opts *opts, size_t n,
                             json_t **statuses, struct skiff_err *err);
 
+/* Node pools from the platform config (key `pools`, docs/config.md): the
+ * JSON list SKIFF_POOLS would hold (docs/workflows.md), used by the ledger
+ * from now on instead of SKIFF_POOLS; NULL or "" = SKIFF_POOLS, else one
+ * pool holding the machine. Reads the inventory at once: SKIFF_EINVAL
+ * (prefixed "config key 'pools'") for a bad list, a GPU in two pools or
+ * not on the machine. `json` is copied. Call before any run starts (the
+ * ledger must hold nothing). Thread-safe. */
+int skiff_workflow_set_pools(const char *json, struct skiff_err *err);
+
 /* ---- the controller of `skiff up` (src/workflow/controller.c) ---- */
 
 struct skiff_auth;
@@ -281,6 +296,10 @@ struct skiff_workflow_controller_opts {
     const struct skiff_auth *auth; /* borrowed; issues the steps' tokens */
     const char *home;              /* step folders go under <home>/workflows/<name> */
     int64_t token_ttl_s;           /* a step token's lifetime when the step has no deadline */
+    const char *artifacts;         /* the blob store root (config key `artifacts`) where
+                                    * workflow artifacts are kept; NULL = <home>/artifacts */
+    const char *pools;             /* config key `pools` (skiff_workflow_set_pools); NULL or
+                                    * "" = SKIFF_POOLS */
 };
 
 /* Makes a controller (no thread yet), so that its routes can be
@@ -336,6 +355,8 @@ int skiff_workflow_controller_retry(struct skiff_workflow_controller *c, const c
  *   GET  /api/v1/workflows/{name}/log[?step=S]  (resources:read) text/plain:
  *        stdout then stderr of step S (its display name), or of every step,
  *        each line prefixed "S: ", in node order
+ *   GET  /api/v1/workflows/{name}/artifacts/{node}/{artifact}  (resources:read)
+ *        the stored output artifact of a node (ID or display name), streamed
  *   POST /api/v1/workflows/{name}/stop          (resources:write)
  *   POST /api/v1/workflows/{name}/retry         (resources:write)
  * The table is static. */

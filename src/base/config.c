@@ -2,6 +2,8 @@
 #include "skiff/config.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 #include "skiff/time.h"
 #include "skiff/yaml.h"
 
-enum type { T_STR, T_DURATION };
+enum type { T_STR, T_DURATION, T_JSON };
 
 /* Defaults may name ${home}: replaced by the platform home. */
 static const struct option {
@@ -24,14 +26,18 @@ static const struct option {
 } options[] = {
 #define STR(f) T_STR, offsetof(struct skiff_config, f), sizeof(((struct skiff_config *)0)->f)
 #define DUR(f) T_DURATION, offsetof(struct skiff_config, f), 0
+#define JSON(f) T_JSON, offsetof(struct skiff_config, f), sizeof(((struct skiff_config *)0)->f)
     {"listen", "SKIFF_LISTEN", "127.0.0.1:8080", STR(listen), "address:port of the API"},
     {"store", "SKIFF_STORE", "sqlite:${home}/skiff.db", STR(store), "metadata store URL"},
     {"online_store", "SKIFF_ONLINE_STORE", "lmdb", STR(online_store), "lmdb or redis://host:port"},
     {"artifacts", "SKIFF_ARTIFACTS", "${home}/artifacts", STR(artifacts), "artifact folder"},
     {"token_ttl", "SKIFF_TOKEN_TTL", "1h", DUR(token_ttl_s), "lifetime of step/job tokens"},
     {"admin_token_ttl", NULL, "30d", DUR(admin_token_ttl_s), "lifetime of admin.token"},
+    {"pools", "SKIFF_POOLS", "", JSON(pools), "node pools: a list of {name, cpu, memory, gpus, "
+                                              "labels, taints}"},
 #undef STR
 #undef DUR
+#undef JSON
 };
 
 #define NOPTIONS (sizeof options / sizeof *options)
@@ -54,6 +60,19 @@ static int set_opt(struct skiff_config *cfg, const struct option *o, const char 
         if (rc)
             return skiff_err_prefix(err, "%s", o->key);
         *(int64_t *)(void *)field = us / SKIFF_US_PER_SEC;
+        return 0;
+    }
+    if (o->type == T_JSON) {
+        /* a list as JSON text; what each pool may hold is checked by its
+         * user (the workflow ledger), which names the key */
+        json_error_t je;
+        json_t *v = *value ? json_loads(value, JSON_DECODE_ANY, &je) : NULL;
+        bool list = json_is_array(v);
+        json_decref(v);
+        if (*value && !list)
+            return skiff_err_set(err, SKIFF_EINVAL, "%s must be a list (JSON or YAML)", o->key);
+        if (!skiff_strlcpy(field, value, o->size))
+            return skiff_err_set(err, SKIFF_EINVAL, "%s: value too long", o->key);
         return 0;
     }
     /* expand ${home} */
@@ -109,6 +128,19 @@ static int load_file(struct skiff_config *cfg, const char *path, struct skiff_er
         if (!o) {
             rc = skiff_yaml_err(docs, 0, ptr, err, SKIFF_EINVAL, "unknown config key '%s'", key);
             goto out;
+        }
+        if (o->type == T_JSON && json_is_array(val)) {
+            char *text = json_dumps(val, JSON_COMPACT);
+            rc = text ? set_opt(cfg, o, text, err)
+                      : skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+            free(text);
+            if (rc) {
+                char msg[SKIFF_ERR_MSG_MAX];
+                skiff_strlcpy(msg, err->msg, sizeof msg);
+                rc = skiff_yaml_err(docs, 0, ptr, err, rc, "%s", msg);
+                goto out;
+            }
+            continue;
         }
         if (json_is_string(val))
             s = json_string_value(val);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "skiff/buf.h"
+#include "skiff/config.h"
 #include "skiff/resource.h"
 #include "skiff/time.h"
 #include "skiff/workflow.h"
@@ -38,7 +39,8 @@ const char cmd_run_usage[] =
     "                              with several files, DIR/<name>)\n"
     "  -p applies to every file; -o json prints {\"items\": [...]} for several.\n\n"
     "Environment: SKIFF_GPUS=0,1 (the GPUs to hand out), SKIFF_POOLS (node\n"
-    "pools, docs/workflows.md).\n\n"
+    "pools, docs/workflows.md; or `pools` in $SKIFF_HOME/config.yaml).\n"
+    "Artifacts between steps are kept in the config's `artifacts` folder.\n\n"
     "Exit codes: 0 Succeeded, 1 Failed or Error, 2 bad input.\n\n"
     "Examples:\n"
     "  skiff run examples/seed/workflow.yaml\n"
@@ -281,6 +283,7 @@ int cmd_run(int argc, char **argv)
     int rc = CLI_USAGE;
     bool all_ok = true;
     struct sigaction sa;
+    struct skiff_config cfg;   /* artifacts: the same repository `skiff up` uses */
 
     /* first, so that a signal during loading ends the run cleanly too */
     memset(&sa, 0, sizeof sa);
@@ -347,6 +350,11 @@ int cmd_run(int argc, char **argv)
     for (size_t f = 0; f < ntf; f++)
         if ((rc = load_templates(tfiles[f], &tdocs[f], tmpls, &ntmpl)))
             goto out;
+    if (skiff_config_load(NULL, &cfg, &err) ||
+        (cfg.pools[0] && skiff_workflow_set_pools(cfg.pools, &err))) {
+        rc = cli_fail(&err);
+        goto out;
+    }
     rc = CLI_USAGE;
     for (size_t f = 0; f < nf; f++) {
         skiff_yaml_free(docs);
@@ -377,6 +385,7 @@ int cmd_run(int argc, char **argv)
         o[f].skiff_url = getenv("SKIFF_URL");
         o[f].tracking_uri = getenv("MLFLOW_TRACKING_URI");
         o[f].stop = &stop_requested;
+        o[f].artifact_root = cfg.artifacts;
     }
     live.name = skiff_workflow_name(wfs[0]);
     /* one live tree; several runs print their final trees */

@@ -47,6 +47,7 @@
 #include "skiff/time.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,6 +82,7 @@ struct skiff_workflow_controller {
     struct skiff_store *store;
     const struct skiff_auth *auth;
     char *url, *home;
+    char *artifacts;               /* the artifact repository's root */
     int64_t token_ttl_s;
     int64_t cron_offset_s;           /* SKIFF_CRON_TEST_NOW_OFFSET: tests only */
     const struct skiff_kind *k_wf, *k_wt, *k_cron;
@@ -298,6 +300,7 @@ static void run_one(struct run *r)
     ro.stop = &r->stop;
     ro.store = c->store;
     ro.step_token = step_token;
+    ro.artifact_root = c->artifacts;
     /* nodes in the stored status: the run was interrupted (kill -9, a
      * restart) or is retried; the steps that ended keep their result */
     if (json_object_size(json_object_get(json_object_get(r->obj, "status"), "nodes")))
@@ -590,6 +593,8 @@ int skiff_workflow_controller_open(const struct skiff_workflow_controller_opts *
     const char *off = getenv("SKIFF_CRON_TEST_NOW_OFFSET");
 
     *out = NULL;
+    if (o->pools && *o->pools && skiff_workflow_set_pools(o->pools, err))
+        return err->code;
     if (!(c = calloc(1, sizeof *c)))
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
     pthread_mutex_init(&c->mu, NULL);
@@ -603,7 +608,11 @@ int skiff_workflow_controller_open(const struct skiff_workflow_controller_opts *
     c->k_cron = skiff_kind_lookup("CronWorkflow");
     c->url = strdup("");
     c->home = strdup(o->home ? o->home : ".");
-    if (!c->url || !c->home || !c->k_wf || !c->k_wt || !c->k_cron) {
+    if (o->artifacts)
+        c->artifacts = strdup(o->artifacts);
+    else if (c->home && (c->artifacts = malloc(strlen(c->home) + 16)))
+        sprintf(c->artifacts, "%s/artifacts", c->home);
+    if (!c->url || !c->home || !c->artifacts || !c->k_wf || !c->k_wt || !c->k_cron) {
         skiff_workflow_controller_close(c);
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
     }
@@ -652,6 +661,7 @@ void skiff_workflow_controller_close(struct skiff_workflow_controller *c)
     join_runs(c, true);   /* nothing starts a run any more */
     free(c->url);
     free(c->home);
+    free(c->artifacts);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
@@ -820,6 +830,76 @@ static int h_log(struct skiff_http_req *req, struct skiff_http_resp *resp,
     return rc;
 }
 
+/* GET /api/v1/workflows/{name}/artifacts/{node}/{artifact}: the stored
+ * output artifact of a node (its ID or display name), as kept in the
+ * repository (tar+gzip, or the file itself with archive none), streamed
+ * from the file. */
+static int h_artifact(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                      struct skiff_err *err)
+{
+    struct skiff_workflow_controller *c = req->ctx;
+    const char *name = skiff_http_param(req, "name"), *want = skiff_http_param(req, "node");
+    const char *art = skiff_http_param(req, "artifact"), *id, *key = NULL;
+    struct skiff_blob *blob = NULL;
+    json_t *obj = NULL, *nd;
+    char path[4200], disp[600];
+    struct stat st;
+    int rc, fd;
+
+    if ((rc = skiff_resource_get(c->store, c->k_wf, name, &obj, err)))
+        return rc;
+    json_object_foreach(json_object_get(json_object_get(obj, "status"), "nodes"), id, nd) {
+        const char *d = json_string_value(json_object_get(nd, "displayName"));
+        const json_t *arts = json_object_get(json_object_get(nd, "outputs"), "artifacts"), *a;
+        size_t k;
+        if (strcmp(id, want) != 0 && (!d || strcmp(d, want) != 0))
+            continue;
+        json_array_foreach(arts, k, a) {
+            const char *an = json_string_value(json_object_get(a, "name"));
+            if (an && strcmp(an, art) == 0 && json_is_string(json_object_get(a, "key")))
+                key = json_string_value(json_object_get(a, "key"));
+        }
+        if (key)
+            break;
+    }
+    if (!key) {
+        rc = skiff_err_set(err, SKIFF_ENOTFOUND, "workflow '%s' has no output artifact '%s' of "
+                           "node '%s'", name, art, want);
+        goto out;
+    }
+    /* the key came from the status, which a client may have written: only
+     * workflow artifacts are served (not, say, the tracking server's), and
+     * the blob store refuses paths that leave the repository */
+    if (strncmp(key, "workflows/", 10) != 0) {
+        rc = skiff_err_set(err, SKIFF_ENOTFOUND, "'%s' is not a workflow artifact", key);
+        goto out;
+    }
+    if ((rc = skiff_blob_open(c->artifacts, &blob, err)) ||
+        (rc = skiff_blob_resolve(blob, key, path, sizeof path, err)))
+        goto out;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        rc = skiff_err_sys(err, errno == ENOENT ? SKIFF_ENOTFOUND : SKIFF_EIO,
+                           "cannot read artifact '%s'", key);
+        goto out;
+    }
+    snprintf(disp, sizeof disp, "attachment; filename=\"%.400s\"", strrchr(key, '/') + 1);
+    skiff_http_add_header(resp, "Content-Disposition", disp);
+    {
+        size_t kl = strlen(key);
+        rc = skiff_http_reply_fd(resp, 200,
+                                 kl > 4 && strcmp(key + kl - 4, ".tgz") == 0
+                                     ? "application/gzip"
+                                     : "application/octet-stream",
+                                 fd, (uint64_t)st.st_size);
+    }
+out:
+    skiff_blob_close(blob);
+    json_decref(obj);
+    return rc;
+}
+
 static int h_stop(struct skiff_http_req *req, struct skiff_http_resp *resp,
                   struct skiff_err *err)
 {
@@ -837,6 +917,8 @@ static int h_retry(struct skiff_http_req *req, struct skiff_http_resp *resp,
 
 static const struct skiff_route workflow_routes[] = {
     {"GET", "/api/v1/workflows/{name}/log", "resources:read", h_log, 0},
+    {"GET", "/api/v1/workflows/{name}/artifacts/{node}/{artifact}", "resources:read",
+     h_artifact, 0},
     {"POST", "/api/v1/workflows/{name}/stop", "resources:write", h_stop, 0},
     {"POST", "/api/v1/workflows/{name}/retry", "resources:write", h_retry, 0},
 };

@@ -39,6 +39,7 @@
 #include "skiff/buf.h"
 #include "skiff/err.h"
 #include "skiff/resource.h"
+#include "skiff/store.h"
 #include "skiff/time.h"
 #include "skiff/yaml.h"
 
@@ -127,6 +128,8 @@ struct engine {
     unsigned version;              /* bumped on every change */
     unsigned seen;                 /* version last given to on_change */
     json_t *globals;               /* [{name, value}] exported with globalName; owned */
+    json_t *global_arts;           /* [{name, key, archive?}] likewise, artifacts; owned */
+    struct skiff_blob *blob;       /* the artifact repository, opened at first use; owned */
     int rc;                        /* engine failure (out of memory) */
     struct skiff_err *err;
 };
@@ -301,6 +304,14 @@ static const char *node_ref(struct scope *s, long k, const char *what)
     }
     if (strncmp(what, "outputs.parameters.", 19) == 0)
         return param_value(json_object_get(nd->outputs, "parameters"), what + 19);
+    if (strncmp(what, "outputs.artifacts.", 18) == 0) {
+        /* as a string, an artifact is its key in the repository */
+        long a = find_named(json_object_get(nd->outputs, "artifacts"), what + 18);
+        return a < 0 ? NULL
+                     : json_string_value(json_object_get(
+                           json_array_get(json_object_get(nd->outputs, "artifacts"), (size_t)a),
+                           "key"));
+    }
     if (strcmp(what, "outputs.result") == 0)
         return json_string_value(json_object_get(nd->outputs, "result"));
     if (strcmp(what, "exitCode") == 0)
@@ -405,6 +416,20 @@ static const char *lookup(void *ctx, const char *name)
             return param_value(in, name + 18);
         if (strcmp(name, "inputs.parameters") == 0)
             return keep(s, json_dumps(in ? in : json_array(), JSON_COMPACT));
+        if (strncmp(name, "inputs.artifacts.", 17) == 0) {
+            /* {{inputs.artifacts.A.path}}: where the step finds it */
+            const json_t *arts = json_object_get(e->nodes[s->inputs].inputs, "artifacts");
+            const char *dot = strrchr(name + 17, '.');
+            char an[256];
+            long a;
+            if (!dot || strcmp(dot, ".path") != 0 || (size_t)(dot - name - 17) >= sizeof an)
+                return NULL;
+            memcpy(an, name + 17, (size_t)(dot - name - 17));
+            an[dot - name - 17] = '\0';
+            if ((a = find_named(arts, an)) < 0)
+                return NULL;
+            return json_string_value(json_object_get(json_array_get(arts, (size_t)a), "path"));
+        }
     }
     if (s->item && strcmp(name, "item") == 0) {
         if (json_is_string(s->item))
@@ -496,11 +521,155 @@ static long json_int(const json_t *v, long dflt)
     return dflt;
 }
 
-/* A node running template `tmpl` with the (resolved) arguments `args`:
+/* ---- artifacts between tasks (spec §4.5) ---- */
+
+/* The artifact that `from` names, in scope s:
+ * "{{tasks.T.outputs.artifacts.A}}" / "{{steps.S.outputs.artifacts.A}}"
+ * (an output of a task or step of the enclosing dag or steps) or
+ * "{{inputs.artifacts.A}}" (an input of the enclosing template, passed
+ * on). Borrowed from the node that holds it; NULL with why[len] saying
+ * why there is none. Validation has checked the shape and the names, so
+ * a NULL here is a run-time absence (a skipped task, a missing optional
+ * output). */
+static const json_t *artifact_ref(struct scope *s, const char *from, char *why, size_t len)
+{
+    struct engine *e = s->e;
+    char ref[512], *end, *p = ref, *sep;
+    const json_t *arts, *a;
+    long k;
+
+    snprintf(ref, sizeof ref, "%s", from ? from : "");
+    if (strncmp(p, "{{", 2) != 0 || !(end = strstr(p, "}}"))) {
+        snprintf(why, len, "'%.300s' is not an artifact reference", ref);
+        return NULL;
+    }
+    *end = '\0';
+    for (p += 2; *p == ' '; p++)
+        ;
+    for (end = p + strlen(p); end > p && end[-1] == ' ';)
+        *--end = '\0';
+    if (strncmp(p, "workflow.outputs.artifacts.", 27) == 0) {
+        k = find_named(e->global_arts, p + 27);
+        if (k < 0)
+            snprintf(why, len, "no step has exported the global artifact '%s' yet", p + 27);
+        return k < 0 ? NULL : json_array_get(e->global_arts, (size_t)k);
+    }
+    if (strncmp(p, "inputs.artifacts.", 17) == 0) {
+        if (s->inputs < 0)
+            return NULL;
+        arts = json_object_get(e->nodes[s->inputs].inputs, "artifacts");
+        k = find_named(arts, p + 17);
+        a = k < 0 ? NULL : json_array_get(arts, (size_t)k);
+        if (!json_object_get(a, "key") && !json_object_get(a, "raw")) {
+            snprintf(why, len, "the input artifact '%s' was not supplied", p + 17);
+            return NULL;
+        }
+        return a;
+    }
+    if ((strncmp(p, "tasks.", 6) != 0 && strncmp(p, "steps.", 6) != 0) ||
+        !(sep = strstr(p, ".outputs.artifacts.")) || s->graph < 0) {
+        snprintf(why, len, "'{{%.300s}}' is not an artifact reference", p);
+        return NULL;
+    }
+    *sep = '\0';
+    k = graph_child(e, s->graph, p + 6);
+    if (k < 0) {
+        snprintf(why, len, "%.5s '%s' has not run", p, p + 6);
+        return NULL;
+    }
+    if (e->nodes[k].type == N_TASKGROUP) {
+        snprintf(why, len, "'%s' fans out (withItems/withParam): its artifacts cannot be "
+                 "passed on", p + 6);
+        return NULL;
+    }
+    arts = json_object_get(e->nodes[k].outputs, "artifacts");
+    if ((k = find_named(arts, sep + 19)) < 0) {
+        snprintf(why, len, "'%s' has no output artifact '%s' (%s)", p + 6, sep + 19,
+                 phase_names[e->nodes[graph_child(e, s->graph, p + 6)].phase]);
+        return NULL;
+    }
+    return json_array_get(arts, (size_t)k);
+}
+
+/* The artifact arguments of a task or step, resolved in scope s:
+ * [{name, key, archive?} | {name, raw} | {name, why}], the last when the
+ * source has no artifact now (the input decides whether that is fatal). */
+static json_t *resolve_art_args(const json_t *call, struct scope *s)
+{
+    json_t *out = json_array();
+    const json_t *a;
+    size_t i;
+
+    json_array_foreach(json_object_get(json_object_get(call, "arguments"), "artifacts"), i, a) {
+        const char *n = json_string_value(json_object_get(a, "name"));
+        const json_t *from = json_object_get(a, "from"), *got;
+        char why[600] = "";
+        if (!n)
+            continue;
+        if (!from) {
+            if (json_is_object(json_object_get(a, "raw")))
+                json_array_append_new(out, json_pack("{s:s, s:O}", "name", n, "raw",
+                                                     json_object_get(a, "raw")));
+            continue;
+        }
+        got = artifact_ref(s, json_string_value(from), why, sizeof why);
+        if (got) {
+            json_t *c = json_deep_copy(got);
+            json_object_set_new(c, "name", json_string(n));
+            json_object_del(c, "path");
+            json_object_del(c, "optional");
+            json_array_append_new(out, c);
+        } else {
+            json_array_append_new(out, json_pack("{s:s, s:s}", "name", n, "why", why));
+        }
+    }
+    return out;
+}
+
+/* inputs.artifacts of template `tmpl` bound from `arts` (resolve_art_args):
+ * [{name, path, key, archive?} | {name, path, raw} | {name, path}] (the
+ * last for an optional input with nothing supplied). -1 with msg set when
+ * a required one has nothing (spec §4.2: "was not supplied"). */
+static int bind_artifacts(const json_t *tmpl, const json_t *arts, json_t *out, char *msg,
+                          size_t len)
+{
+    const json_t *in;
+    size_t k;
+
+    json_array_foreach(json_object_get(json_object_get(tmpl, "inputs"), "artifacts"), k, in) {
+        const char *an = json_string_value(json_object_get(in, "name"));
+        long at = find_named(arts, an);
+        const json_t *given = at < 0 ? NULL : json_array_get(arts, (size_t)at);
+        json_t *b;
+        if (!an)
+            continue;
+        if (given && (json_object_get(given, "key") || json_object_get(given, "raw"))) {
+            b = json_deep_copy(given);
+        } else if (json_object_get(in, "raw")) {
+            b = json_pack("{s:s, s:O}", "name", an, "raw", json_object_get(in, "raw"));
+        } else if (json_is_true(json_object_get(in, "optional"))) {
+            b = json_pack("{s:s}", "name", an);
+        } else {
+            const char *why = json_string_value(json_object_get(given, "why"));
+            snprintf(msg, len, "inputs.artifacts.%s was not supplied%s%s", an, why ? ": " : "",
+                     why ? why : "");
+            return -1;
+        }
+        if (json_object_get(in, "path"))
+            json_object_set(b, "path", json_object_get(in, "path"));
+        if (json_is_integer(json_object_get(in, "mode")))
+            json_object_set(b, "mode", json_object_get(in, "mode"));
+        json_array_append_new(out, b);
+    }
+    return 0;
+}
+
+/* A node running template `tmpl` with the (resolved) arguments `args`
+ * (parameters) and `arts` (artifacts, resolve_art_args; may be NULL):
  * binds inputs (spec §4.2); a missing one makes the node Error. */
 static long add_template_node(struct engine *e, const char *name, const char *display,
-                              const json_t *tmpl, const json_t *args, long parent, long boundary,
-                              const json_t *call)
+                              const json_t *tmpl, const json_t *args, const json_t *arts,
+                              long parent, long boundary, const json_t *call)
 {
     const char *type = workflow__template_type(tmpl);
     enum ntype t = strcmp(type, "dag") == 0     ? N_DAG
@@ -544,6 +713,18 @@ static long add_template_node(struct engine *e, const char *name, const char *di
         nd->inputs = json_pack("{s:o}", "parameters", params);
     else
         json_decref(params);
+    if (json_array_size(json_object_get(json_object_get(tmpl, "inputs"), "artifacts"))) {
+        json_t *bound = json_array();
+        char msg[900];
+        if (bind_artifacts(tmpl, arts, bound, msg, sizeof msg)) {
+            json_decref(bound);
+            set_phase(e, i, P_ERROR, msg);
+            return i;
+        }
+        if (!nd->inputs)
+            nd->inputs = json_object();
+        json_object_set_new(nd->inputs, "artifacts", bound);
+    }
     if (t == N_DAG || t == N_STEPS) {
         const json_t *list = t == N_DAG ? json_object_get(json_object_get(tmpl, "dag"), "tasks")
                                         : json_object_get(tmpl, "steps");
@@ -591,7 +772,7 @@ static long add_call(struct engine *e, const json_t *call, const char *name, con
     const char *when = json_string_value(json_object_get(call, "when"));
     const json_t *tmpl = workflow__template(e->wf, json_string_value(json_object_get(call,
                                                                                       "template")));
-    json_t *args = NULL;
+    json_t *args = NULL, *arts = NULL;
     char msg[SKIFF_ERR_MSG_MAX + 300];
     long i = -1;
 
@@ -628,7 +809,8 @@ static long add_call(struct engine *e, const json_t *call, const char *name, con
         snprintf(msg, sizeof msg, "%s", err.msg);
         goto error;
     }
-    i = add_template_node(e, name, display, tmpl, args, parent, graph, call);
+    arts = resolve_art_args(call, &s);
+    i = add_template_node(e, name, display, tmpl, args, arts, parent, graph, call);
     goto out;
 error:
     if ((i = add_node(e, name, display, N_POD, parent, graph)) >= 0) {
@@ -639,6 +821,7 @@ error:
 out:
     free(s.scratch);
     json_decref(args);
+    json_decref(arts);
     return i;
 }
 
@@ -880,6 +1063,215 @@ oom:
     return NULL;
 }
 
+/* A step's image may be skiff's own; here `skiff` as command[0] means this
+ * binary, so that pipelines made of skiff commands run without skiff on
+ * PATH (and run the same version as the engine). -1 when out of memory. */
+static int self_command(char **argv)
+{
+    const char *self = workflow__self_exe();
+    char *copy;
+    if (!argv[0] || strcmp(argv[0], "skiff") != 0 || !self)
+        return 0;
+    if (!(copy = strdup(self)))
+        return -1;
+    free(argv[0]);
+    argv[0] = copy;
+    return 0;
+}
+
+/* The host path of a step's `path` (spec paths are the container's view):
+ * /tmp/... in the step's tmp folder when it has a private /tmp, a
+ * relative path in its work folder, any other absolute path as it is. */
+static void step_path(const char *dir, bool private_tmp, const char *path, char *out, size_t n)
+{
+    if (private_tmp && (strcmp(path, "/tmp") == 0 || strncmp(path, "/tmp/", 5) == 0))
+        snprintf(out, n, "%s/tmp%s", dir, path + 4);
+    else if (path[0] == '/')
+        snprintf(out, n, "%s", path);
+    else
+        snprintf(out, n, "%s/work/%s", dir, path);
+}
+
+/* The artifact repository, opened at the first artifact (many workflows
+ * have none). NULL with err set when it cannot be opened. */
+static struct skiff_blob *artifact_repo(struct engine *e, struct skiff_err *err)
+{
+    char root[1100];
+    if (e->blob)
+        return e->blob;
+    if (e->o->artifact_root)
+        snprintf(root, sizeof root, "%s", e->o->artifact_root);
+    else
+        snprintf(root, sizeof root, "%s/artifacts", e->o->run_dir);
+    if (skiff_blob_open(root, &e->blob, err))
+        return NULL;
+    return e->blob;
+}
+
+/* nftw has no context argument: the mode goes through a thread-local, as
+ * engines of the controller run on threads of their own */
+static _Thread_local mode_t tree_mode;
+
+static int chmod_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_F && S_ISREG(st->st_mode))
+        chmod(path, tree_mode);
+    return 0;
+}
+
+/* An input artifact's `mode` (spec §4.5): on the placed file, or on every
+ * file of a placed folder (folders keep theirs, so they stay traversable). */
+static void chmod_tree(const char *path, mode_t mode)
+{
+    tree_mode = mode;
+    nftw(path, chmod_entry, 16, FTW_PHYS | FTW_MOUNT);
+}
+
+/* Puts the input artifacts of pod nd where its process will find them,
+ * before it starts: a key from the repository (unpacked, or copied with
+ * archive none) or raw data. 0, or -1 with msg set. */
+static int place_inputs(struct engine *e, struct node *nd, char *msg, size_t len)
+{
+    struct skiff_err err = SKIFF_ERR_INIT;
+    bool private_tmp = workflow__private_tmp_works();
+    const json_t *a;
+    size_t k;
+
+    json_array_foreach(json_object_get(nd->inputs, "artifacts"), k, a) {
+        const char *an = json_string_value(json_object_get(a, "name"));
+        const char *path = json_string_value(json_object_get(a, "path"));
+        const char *key = json_string_value(json_object_get(a, "key"));
+        const json_t *raw = json_object_get(a, "raw");
+        char dest[1200], src[4200];
+        struct skiff_blob *b;
+        int rc = 0;
+
+        if (!path || (!key && !raw))
+            continue;   /* an optional input with nothing supplied */
+        step_path(nd->dir, private_tmp, path, dest, sizeof dest);
+        if (raw) {
+            const char *data = json_string_value(json_object_get(raw, "data"));
+            char parent[1200], *slash;
+            snprintf(parent, sizeof parent, "%s", dest);
+            if ((slash = strrchr(parent, '/')) && slash != parent) {
+                *slash = '\0';
+                mkdirs(parent);
+            }
+            if (write_whole(dest, data ? data : "", 0644) != 0)
+                rc = skiff_err_sys(&err, SKIFF_EIO, "cannot write '%s'", dest);
+        } else if (!(b = artifact_repo(e, &err)) ||
+                   skiff_blob_resolve(b, key, src, sizeof src, &err)) {
+            rc = err.code ? err.code : SKIFF_EIO;
+        } else if (json_object_get(json_object_get(a, "archive"), "none")) {
+            rc = workflow__copy_file(src, dest, &err);
+        } else {
+            rc = workflow__tgz_unpack(src, dest, &err);
+        }
+        if (!rc && json_is_integer(json_object_get(a, "mode")))
+            chmod_tree(dest, (mode_t)json_integer_value(json_object_get(a, "mode")) & 0777);
+        if (rc) {
+            snprintf(msg, len, "cannot place input artifact '%s' at '%s': %s", an, path,
+                     err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* outputs.artifacts of pod nd (template t, resolved), after it exited 0:
+ * each path (read in folder `dir`, as step_path says) packed (tar+gzip, or
+ * as it is with archive none) into the repository under
+ * workflows/<uid>/<node id>/<name>[.tgz], and recorded in
+ * outputs.artifacts as {name, path, key, archive?}. A missing path is
+ * skipped when the artifact is optional. 0, or -1 with msg set. */
+static int save_outputs(struct engine *e, const struct node *nd, const char *dir,
+                        bool private_tmp, const json_t *t, json_t *outputs,
+                        struct skiff_buf *msg)
+{
+    struct skiff_err err = SKIFF_ERR_INIT;
+    const json_t *o;
+    json_t *list = json_array();
+    size_t k;
+    int rc = 0;
+
+    json_array_foreach(json_object_get(json_object_get(t, "outputs"), "artifacts"), k, o) {
+        const char *an = json_string_value(json_object_get(o, "name"));
+        const char *path = json_string_value(json_object_get(o, "path"));
+        bool none = json_object_get(json_object_get(o, "archive"), "none") != NULL;
+        char src[1200], key[900], tgz[1200];
+        struct skiff_blob *b;
+        struct stat st;
+        int fd;
+
+        if (!an || !path)
+            continue;
+        step_path(dir, private_tmp, path, src, sizeof src);
+        if (stat(src, &st) != 0) {
+            if (json_is_true(json_object_get(o, "optional")))
+                continue;
+            skiff_buf_appendf(msg, "cannot save output artifact '%s': '%s': %s", an, path,
+                              strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (none && !S_ISREG(st.st_mode)) {
+            skiff_buf_appendf(msg, "cannot save output artifact '%s': '%s' is not a single "
+                              "file, which archive none needs", an, path);
+            rc = -1;
+            break;
+        }
+        snprintf(key, sizeof key, "workflows/%s/%s/%s%s", e->wf->uid, nd->id, an,
+                 none ? "" : ".tgz");
+        snprintf(tgz, sizeof tgz, "%s/.artifact-%s.tgz", dir, an);
+        if (!(b = artifact_repo(e, &err)) ||
+            (!none && workflow__tgz_pack(src, tgz, &err))) {
+            skiff_buf_appendf(msg, "cannot save output artifact '%s': %s", an, err.msg);
+            rc = -1;
+            break;
+        }
+        if ((fd = open(none ? src : tgz, O_RDONLY | O_CLOEXEC)) < 0) {
+            skiff_buf_appendf(msg, "cannot save output artifact '%s': %s", an, strerror(errno));
+            rc = -1;
+            break;
+        }
+        rc = skiff_blob_put_fd(b, key, fd, &err);
+        close(fd);
+        if (!none)
+            unlink(tgz);
+        if (rc) {
+            skiff_buf_appendf(msg, "cannot save output artifact '%s': %s", an, err.msg);
+            rc = -1;
+            break;
+        }
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", an, "path", path,
+                                              "key", key));
+        if (none)
+            json_object_set_new(json_array_get(list, json_array_size(list) - 1), "archive",
+                                json_pack("{s:{}}", "none"));
+    }
+    if (json_array_size(list))
+        json_object_set_new(outputs, "artifacts", list);
+    else
+        json_decref(list);
+    return rc;
+}
+
+/* A step token lives no longer than the step may: its deadline
+ * (activeDeadlineSeconds or timeout, the earlier) in seconds, 0 = none
+ * (the controller's default lifetime then). */
+static int64_t token_ttl(const json_t *tmpl)
+{
+    long ads = json_int(json_object_get(tmpl, "activeDeadlineSeconds"), 0);
+    char *timeout = workflow__scalar(json_object_get(tmpl, "timeout"));
+    int64_t t_us = 0, ttl = ads > 0 ? ads : 0;
+    if (timeout && skiff_duration_parse(timeout, &t_us, NULL) == 0 && t_us > 0 &&
+        (!ttl || (t_us + SKIFF_US_PER_SEC - 1) / SKIFF_US_PER_SEC < ttl))
+        ttl = (t_us + SKIFF_US_PER_SEC - 1) / SKIFF_US_PER_SEC;
+    free(timeout);
+    return ttl;
+}
+
 static void start_pod(struct engine *e, long i)
 {
     struct node *nd = &e->nodes[i];
@@ -918,6 +1310,10 @@ static void start_pod(struct engine *e, long i)
         set_phase(e, i, P_ERROR, msg);
         goto out;
     }
+    if (place_inputs(e, nd, msg, sizeof msg)) {
+        set_phase(e, i, P_ERROR, msg);
+        goto out;
+    }
     argv = calloc(json_array_size(json_object_get(body, "command")) +
                       json_array_size(json_object_get(body, "args")) + 2, sizeof *argv);
     if (!argv)
@@ -928,6 +1324,8 @@ static void start_pod(struct engine *e, long i)
     json_array_foreach(json_object_get(body, "args"), k, it)
         if (!(argv[na++] = workflow__scalar(it)))
             goto oom;
+    if (self_command(argv) != 0)
+        goto oom;
     if (strcmp(type, "script") == 0) {
         /* spec §3.2: the source goes to a file whose path is the last argument */
         snprintf(script, sizeof script, "%s/script", tmp);
@@ -942,15 +1340,7 @@ static void start_pod(struct engine *e, long i)
         sp.script_name = script;
     }
     if (e->o->step_token) {
-        /* the step's token lives no longer than the step may: its deadline
-         * (activeDeadlineSeconds or timeout) when it has one */
-        long ads = json_int(json_object_get(nd->tmpl, "activeDeadlineSeconds"), 0);
-        char *timeout = workflow__scalar(json_object_get(nd->tmpl, "timeout"));
-        int64_t t_us = 0, ttl = ads > 0 ? ads : 0;
-        if (timeout && skiff_duration_parse(timeout, &t_us, NULL) == 0 && t_us > 0 &&
-            (!ttl || (t_us + SKIFF_US_PER_SEC - 1) / SKIFF_US_PER_SEC < ttl))
-            ttl = (t_us + SKIFF_US_PER_SEC - 1) / SKIFF_US_PER_SEC;
-        free(timeout);
+        int64_t ttl = token_ttl(nd->tmpl);
         /* in the step's tmp folder, which the step sees as /tmp when it has
          * a private one (proc.c rewrites SKIFF_TOKEN_FILE then) */
         snprintf(tokpath, sizeof tokpath, "%s/.skiff-token", tmp);
@@ -1187,6 +1577,22 @@ static void export_globals(struct engine *e, const json_t *t, const json_t *outp
             json_array_remove(e->globals, (size_t)at);
         json_array_append_new(e->globals, json_pack("{s:s, s:s}", "name", g, "value", v));
     }
+    /* artifacts likewise: {{workflow.outputs.artifacts.G}} and
+     * status.outputs.artifacts name the same key in the repository */
+    json_array_foreach(json_object_get(json_object_get(t, "outputs"), "artifacts"), k, o) {
+        const char *g = json_string_value(json_object_get(o, "globalName"));
+        const json_t *arts = json_object_get(outputs, "artifacts");
+        long have = find_named(arts, json_string_value(json_object_get(o, "name")));
+        json_t *c;
+        long at;
+        if (!g || have < 0 || !(c = json_deep_copy(json_array_get(arts, (size_t)have))))
+            continue;
+        json_object_set_new(c, "name", json_string(g));
+        json_object_del(c, "path");
+        if ((at = find_named(e->global_arts, g)) >= 0)
+            json_array_remove(e->global_arts, (size_t)at);
+        json_array_append_new(e->global_arts, c);
+    }
 }
 
 static void finish_pod(struct engine *e, long i, int wstatus, const struct rusage *ru)
@@ -1230,7 +1636,8 @@ static void finish_pod(struct engine *e, long i, int wstatus, const struct rusag
         ph = P_FAILED;
         skiff_buf_appendf(&msg, "exit code %d", x.exit_code);
     } else {
-        ph = collect_outputs(nd->dir, nd->proc.private_tmp, NULL, t, outputs, &msg) == 0
+        ph = collect_outputs(nd->dir, nd->proc.private_tmp, NULL, t, outputs, &msg) == 0 &&
+                     save_outputs(e, nd, nd->dir, nd->proc.private_tmp, t, outputs, &msg) == 0
                  ? P_SUCCEEDED
                  : P_ERROR;
     }
@@ -1337,9 +1744,9 @@ static int spawn_replica(struct engine *e, long i, size_t k, int *next_gpu,
     struct workflow__request one = {0};
     const json_t *c = r->container, *it, *lim;
     char work[1200], tmp[1200], out[1200], errp[1200], cg[400], lower[16];
-    char port[32], world[32], rank[32], ptype[48], pidx[32];
-    char *extra[] = {"MASTER_ADDR=127.0.0.1", port, world, rank, ptype, pidx, NULL};
-    char **argv = NULL, **envp = NULL, *mem_text = NULL;
+    char port[32], world[32], rank[32], ptype[48], pidx[32], who[600], tokpath[1300];
+    char *extra[] = {"MASTER_ADDR=127.0.0.1", port, world, rank, ptype, pidx, NULL, NULL, NULL};
+    char **argv = NULL, **envp = NULL, *mem_text = NULL, *token = NULL;
     size_t na = 0, idx;
     int rc = 0;
 
@@ -1359,6 +1766,23 @@ static int spawn_replica(struct engine *e, long i, size_t k, int *next_gpu,
     snprintf(rank, sizeof rank, "RANK=%d", r->rank);
     snprintf(ptype, sizeof ptype, "SKIFF_REPLICA_TYPE=%s", r->type);
     snprintf(pidx, sizeof pidx, "SKIFF_REPLICA_INDEX=%d", r->index);
+    if (e->o->step_token) {
+        /* each replica gets its own short-lived token, as steps do: the
+         * workload is "<step>/<replica>", the file lies in its /tmp and
+         * goes when the replica ends (finish_replica) */
+        snprintf(who, sizeof who, "%s/%s-%d", nd->display, lower, r->index);
+        snprintf(tokpath, sizeof tokpath, "%s/.skiff-token", tmp);
+        if ((rc = e->o->step_token(e->o->ctx, who, token_ttl(nd->tmpl), &token, err)) ||
+            (rc = skiff_auth_write_token_file(tokpath, token, err))) {
+            skiff_err_prefix(err, "cannot give replica %s its token", who);
+            goto out;
+        }
+        if (!(extra[6] = malloc(strlen(tokpath) + 20)) ||
+            !(extra[7] = malloc(strlen(token) + 30)))
+            goto oom;
+        sprintf(extra[6], "SKIFF_TOKEN_FILE=%s", tokpath);
+        sprintf(extra[7], "MLFLOW_TRACKING_TOKEN=%s", token);
+    }
     workflow__request_parse(json_object_get(c, "resources"), &one, NULL);
     argv = calloc(json_array_size(json_object_get(c, "command")) +
                       json_array_size(json_object_get(c, "args")) + 1, sizeof *argv);
@@ -1370,6 +1794,8 @@ static int spawn_replica(struct engine *e, long i, size_t k, int *next_gpu,
     json_array_foreach(json_object_get(c, "args"), idx, it)
         if (!(argv[na++] = workflow__scalar(it)))
             goto oom;
+    if (self_command(argv) != 0)
+        goto oom;
     if (one.gpus > nd->grant.ngpus - *next_gpu)
         one.gpus = nd->grant.ngpus - *next_gpu;
     envp = make_env(e, nd, json_object_get(c, "env"), tmp, work, nd->grant.gpus + *next_gpu,
@@ -1410,6 +1836,16 @@ out:
     free_strv(argv);
     free_strv(envp);
     free(mem_text);
+    if (token) {
+        if (!r->spawned)
+            unlink(tokpath);   /* a replica that never ran loses its token now */
+        wipe(token);
+        free(token);
+    }
+    free(extra[6]);
+    if (extra[7])
+        wipe(extra[7]);
+    free(extra[7]);
     return rc;
 }
 
@@ -1581,6 +2017,12 @@ static void finish_replica(struct node *nd, struct workflow__replica *r, int wst
 
     workflow__proc_finish(&r->proc, wstatus, ru, &x);
     r->exited = true;
+    if (r->dir) {
+        /* the token dies with the replica */
+        char tokpath[1200];
+        snprintf(tokpath, sizeof tokpath, "%s/tmp/.skiff-token", r->dir);
+        unlink(tokpath);
+    }
     r->peak_memory = x.peak_memory;
     r->cpu_seconds = x.cpu_seconds;
     r->ok = !r->proc.exec_failed && !x.oom && !x.signal && x.exit_code == 0;
@@ -1688,11 +2130,14 @@ static void step_job(struct engine *e, long i)
     outputs = json_object();
     if (nd->verdict > 0) {
         const struct workflow__replica *m = &j->reps[master];
+        /* the Master's folder holds the job's outputs, artifacts too */
         if (collect_outputs(m->dir, m->proc.private_tmp, j->obj, nd->resolved, outputs,
-                            &msg) == 0) {
+                            &msg) == 0 &&
+            save_outputs(e, nd, m->dir, m->proc.private_tmp, nd->resolved, outputs, &msg) == 0) {
             json_decref(nd->outputs);
             nd->outputs = outputs;
             outputs = NULL;
+            export_globals(e, nd->resolved, nd->outputs);
             set_phase(e, i, P_SUCCEEDED, NULL);
         } else {
             set_phase(e, i, P_ERROR, msg.ptr);
@@ -1757,7 +2202,13 @@ static void step_kind(struct engine *e, long i)
         }
     }
     outputs = json_object();
-    if (collect_outputs(NULL, false, nd->res_obj, nd->resolved, outputs, &msg) == 0) {
+    if (json_array_size(json_object_get(json_object_get(nd->resolved, "outputs"),
+                                        "artifacts"))) {
+        /* validation refuses them for a manifest it could read; one made by
+         * {{tags}} is only known now */
+        set_phase(e, i, P_ERROR, "output artifacts of a resource template come from a "
+                                 "PyTorchJob's Master; a skiff kind has no files");
+    } else if (collect_outputs(NULL, false, nd->res_obj, nd->resolved, outputs, &msg) == 0) {
         json_decref(nd->outputs);
         nd->outputs = outputs;
         outputs = NULL;
@@ -1848,6 +2299,10 @@ static bool restore(struct engine *e, long i)
         json_decref(nd->outputs);
         nd->outputs = json_deep_copy(outs);
     }
+    /* a restored step's globalName outputs are exported again, as when
+     * it ran: later steps and status.outputs read them */
+    if (p == P_SUCCEEDED)
+        export_globals(e, nd->tmpl, nd->outputs);
     set_phase(e, i, p, msg);
     if (skiff_time_parse(json_string_value(json_object_get(old, "startedAt")), &t0, NULL) == 0 &&
         skiff_time_parse(json_string_value(json_object_get(old, "finishedAt")), &t1, NULL) == 0) {
@@ -2134,7 +2589,7 @@ static void graph_outputs(struct engine *e, long i)
     struct node *nd = &e->nodes[i];
     struct scope s = {e, i, i, i, NULL, NULL};
     const json_t *o;
-    json_t *params = json_array();
+    json_t *params = json_array(), *arts = json_array();
     size_t k;
 
     json_array_foreach(json_object_get(json_object_get(nd->tmpl, "outputs"), "parameters"), k,
@@ -2152,13 +2607,34 @@ static void graph_outputs(struct engine *e, long i)
                                                     "value", v));
         free(v);
     }
-    free(s.scratch);
-    if (json_array_size(params)) {
-        json_decref(e->nodes[i].outputs);
-        e->nodes[i].outputs = json_pack("{s:o}", "parameters", params);
-    } else {
-        json_decref(params);
+    /* outputs.artifacts[].from: an artifact of a task or step inside (spec
+     * §4.5), passed up under the template's own name; one that is absent
+     * (a skipped task) is left out, and a caller that needs it says so */
+    json_array_foreach(json_object_get(json_object_get(nd->tmpl, "outputs"), "artifacts"), k,
+                       o) {
+        char why[600];
+        const json_t *got = artifact_ref(&s, json_string_value(json_object_get(o, "from")), why,
+                                         sizeof why);
+        json_t *c;
+        if (!got || !(c = json_deep_copy(got)))
+            continue;
+        json_object_set(c, "name", json_object_get(o, "name"));
+        json_object_del(c, "path");
+        json_object_del(c, "optional");
+        json_array_append_new(arts, c);
     }
+    free(s.scratch);
+    if (json_array_size(params) || json_array_size(arts)) {
+        json_decref(e->nodes[i].outputs);
+        e->nodes[i].outputs = json_object();
+    }
+    if (json_array_size(params))
+        json_object_set(e->nodes[i].outputs, "parameters", params);
+    if (json_array_size(arts))
+        json_object_set(e->nodes[i].outputs, "artifacts", arts);
+    json_decref(params);
+    json_decref(arts);
+    export_globals(e, e->nodes[i].tmpl, e->nodes[i].outputs);
 }
 
 static void step_dag(struct engine *e, long i)
@@ -2535,8 +3011,14 @@ static json_t *status_json(struct engine *e, bool final)
     json_object_set_new(st, "progress", json_string(b));
     if (msg)
         json_object_set_new(st, "message", json_string(msg));
-    if (json_array_size(e->globals))
-        json_object_set_new(st, "outputs", json_pack("{s:O}", "parameters", e->globals));
+    if (json_array_size(e->globals) || json_array_size(e->global_arts)) {
+        json_t *outs = json_object();
+        if (json_array_size(e->globals))
+            json_object_set(outs, "parameters", e->globals);
+        if (json_array_size(e->global_arts))
+            json_object_set(outs, "artifacts", e->global_arts);
+        json_object_set_new(st, "outputs", outs);
+    }
     json_object_set_new(st, "nodes", nodes);
     json_object_set_new(st, "resourcesDuration", json_pack("{s:I}", "cpu", (json_int_t)ceil(cpu)));
     json_object_set_new(st, "skiff", json_pack("{s:I, s:f, s:s}", "peakMemoryBytes",
@@ -2647,6 +3129,8 @@ static void free_engine(struct engine *e)
     }
     free(e->nodes);
     json_decref(e->globals);
+    json_decref(e->global_arts);
+    skiff_blob_close(e->blob);
 }
 
 /* Sets up engine e for wf; 0 or an error (run folder). */
@@ -2666,13 +3150,18 @@ static int engine_begin(struct engine *e, struct skiff_workflow *wf,
     if (mkdirs(opts->run_dir) != 0)
         return skiff_err_sys(err, SKIFF_EIO, "cannot make the run folder '%s'", opts->run_dir);
     e->globals = json_array();
+    e->global_arts = json_array();
     e->started = skiff_time_now_us();
     e->start_mono = skiff_time_mono_us();
     if ((ads = json_int(json_object_get(wf->spec, "activeDeadlineSeconds"), 0)) > 0)
         e->deadline = e->start_mono + ads * SKIFF_US_PER_SEC;
     entry = workflow__template(wf, json_string_value(json_object_get(wf->spec, "entrypoint")));
     /* the entrypoint's inputs come from spec.arguments (after -p) */
-    e->root = add_template_node(e, wf->name, wf->name, entry, wf->params, -1, -1, NULL);
+    /* ... and its input artifacts from spec.arguments.artifacts (raw) */
+    e->root = add_template_node(e, wf->name, wf->name, entry, wf->params,
+                                json_object_get(json_object_get(wf->spec, "arguments"),
+                                                "artifacts"),
+                                -1, -1, NULL);
     return e->rc;
 }
 
@@ -2694,7 +3183,7 @@ static bool engine_tick(struct engine *e)
         e->exit_node = add_template_node(
             e, name, name,
             workflow__template(e->wf, json_string_value(json_object_get(spec, "onExit"))),
-            e->wf->params, -1, -1, NULL);
+            e->wf->params, NULL, -1, -1, NULL);
         if (e->exit_node >= 0) {
             char *d = strdup("onExit");
             e->nodes[e->exit_node].exit_handler = true;
@@ -2735,6 +3224,7 @@ int skiff_workflow_run_many(struct skiff_workflow *const *wfs,
         goto out;
     }
     workflow__cg_sweep();
+    workflow__self_exe();   /* read now: the binary this run started as */
     for (; begun < n; begun++)
         if ((rc = engine_begin(&es[begun], wfs[begun], &opts[begun], err))) {
             begun++;

@@ -19,6 +19,7 @@
 #include "skiff/yaml.h"
 #include "skiff/time.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <math.h>
@@ -139,6 +140,7 @@ struct vctx {
     const char *ptr;             /* pointer of the string being checked */
     const char *tag_error;       /* set by check_tag: points at tag_msg */
     char tag_msg[600];
+    long group;                  /* steps: the group being checked, -1 otherwise */
 };
 
 /* Names a {{tag}} may use (spec §5.2), besides inputs, parameters, tasks,
@@ -196,11 +198,25 @@ static int check_tag(void *ctx, const char *name)
         if (find_named(json_object_get(json_object_get(c->tmpl, "inputs"), "parameters"),
                        rest) >= 0)
             return 0;
+    } else if (prefixed(name, "inputs.artifacts.", &rest)) {
+        /* {{inputs.artifacts.A.path}}, or {{inputs.artifacts.A}} (a `from`),
+         * of a declared input */
+        const char *dot = strrchr(rest, '.');
+        size_t n = dot && strcmp(dot, ".path") == 0 ? (size_t)(dot - rest) : strlen(rest);
+        char an[256];
+        if (n < sizeof an) {
+            memcpy(an, rest, n);
+            an[n] = '\0';
+            if (find_named(json_object_get(json_object_get(c->tmpl, "inputs"), "artifacts"),
+                           an) >= 0)
+                return 0;
+        }
     } else if (prefixed(name, "workflow.parameters.", &rest)) {
         if (find_named(c->wf->params, rest) >= 0)
             return 0;
     } else if (prefixed(name, "outputs.parameters.", &rest) ||
-               prefixed(name, "workflow.outputs.parameters.", &rest)) {
+               prefixed(name, "workflow.outputs.parameters.", &rest) ||
+               prefixed(name, "workflow.outputs.artifacts.", &rest)) {
         return 0;
     } else if (prefixed(name, "tasks.", &rest)) {
         if (c->tasks && known_node_ref(rest, c->tasks, NULL))
@@ -209,7 +225,9 @@ static int check_tag(void *ctx, const char *name)
         if (c->steps && known_node_ref(rest, NULL, c->steps))
             return 0;
     }
-    snprintf(c->tag_msg, sizeof c->tag_msg, "failed to resolve {{%s}}", name);
+    snprintf(c->tag_msg, sizeof c->tag_msg, "%s {{%s}}",
+             strstr(name, "artifacts.") ? "unknown artifact reference" : "failed to resolve",
+             name);
     c->tag_error = c->tag_msg;
     return SKIFF_EINVAL;
 }
@@ -400,6 +418,300 @@ static int check_call_inputs(struct vctx *c, const json_t *call, const char *ptr
     return 0;
 }
 
+/* ---- artifacts (spec §4.5) ---- */
+
+/* Artifact locations of Argo that the local engine has no client for. */
+static const char *const remote_locations[] = {
+    "s3", "gcs", "http", "git", "artifactory", "hdfs", "oss", "azure", "s3Key", NULL,
+};
+
+/* An artifact name becomes a file name in the repository: letters,
+ * digits, '-', '_' and '.', not starting with '.'. */
+static bool artifact_name_ok(const char *n)
+{
+    if (!n || !*n || n[0] == '.' || strlen(n) > 128)
+        return false;
+    for (const char *p = n; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+            return false;
+    return true;
+}
+
+/* Where an input artifact may be placed: under /tmp (the step's own) or
+ * relative to its working folder, never through "..": the rest of the
+ * file system is the host's. */
+static bool input_path_ok(const char *path)
+{
+    const char *seg = path;
+    if (path[0] == '/' && strcmp(path, "/tmp") != 0 && strncmp(path, "/tmp/", 5) != 0)
+        return false;
+    for (const char *p = path;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        if (p - seg == 2 && seg[0] == '.' && seg[1] == '.')
+            return false;
+        if (!*p)
+            return true;
+        seg = p + 1;
+    }
+}
+
+static int check_location(struct vctx *c, const json_t *a, const char *p)
+{
+    char q[WORKFLOW__PTR_MAX];
+    for (size_t k = 0; remote_locations[k]; k++)
+        if (json_object_get(a, remote_locations[k]))
+            return skiff_validation_fail(c->v, workflow__ptr(q, p, remote_locations[k]),
+                                         SKIFF_EINVAL,
+                                         "artifact location '%s' is not supported by the local "
+                                         "engine: pass artifacts between tasks with `from`, or "
+                                         "give `raw.data`", remote_locations[k]);
+    if (json_object_get(a, "raw") &&
+        !json_is_string(json_object_get(json_object_get(a, "raw"), "data")))
+        return skiff_validation_fail(c->v, workflow__ptr(q, p, "raw"), SKIFF_EINVAL,
+                                     "raw artifacts need a string `data`");
+    return 0;
+}
+
+/* inputs.artifacts and outputs.artifacts of template t (of `type`). */
+static int check_artifact_decls(struct vctx *c, const json_t *t, const char *type,
+                                const char *ptr)
+{
+    static const char *const dirs[] = {"inputs", "outputs"};
+    bool pod = strcmp(type, "container") == 0 || strcmp(type, "script") == 0;
+    char lp[WORKFLOW__PTR_MAX], p[WORKFLOW__PTR_MAX], q[WORKFLOW__PTR_MAX];
+    const json_t *a;
+    size_t i;
+    int rc;
+
+    for (size_t d = 0; d < 2; d++) {
+        const json_t *list = json_object_get(json_object_get(t, dirs[d]), "artifacts");
+        workflow__ptr(lp, workflow__ptr(lp, ptr, dirs[d]), "artifacts");
+        if (list && !json_is_array(list))
+            return skiff_validation_fail(c->v, lp, SKIFF_EINVAL, "%s.artifacts must be a list",
+                                         dirs[d]);
+        if (d == 0 && json_array_size(list) && strcmp(type, "resource") == 0)
+            return skiff_validation_fail(c->v, lp, SKIFF_EINVAL,
+                                         "inputs.artifacts of a resource template are not "
+                                         "supported by the local engine yet");
+        json_array_foreach(list, i, a) {
+            const char *n = json_string_value(json_object_get(a, "name"));
+            const char *path = json_string_value(json_object_get(a, "path"));
+            const json_t *arch = json_object_get(a, "archive");
+            workflow__ptr_idx(p, lp, i);
+            if (!artifact_name_ok(n))
+                return skiff_validation_fail(c->v, workflow__ptr(q, p, "name"), SKIFF_EINVAL,
+                                             "an artifact needs a name of letters, digits, "
+                                             "'-', '_' and '.'");
+            if (find_named(list, n) != (long)i)
+                return skiff_validation_fail(c->v, workflow__ptr(q, p, "name"), SKIFF_EINVAL,
+                                             "artifact \"%s\" is declared twice", n);
+            if ((rc = check_location(c, a, p)))
+                return rc;
+            if (json_object_get(a, "globalName") &&
+                !artifact_name_ok(json_string_value(json_object_get(a, "globalName"))))
+                return skiff_validation_fail(c->v, workflow__ptr(q, p, "globalName"),
+                                             SKIFF_EINVAL, "globalName needs letters, digits, "
+                                             "'-', '_' and '.'");
+            if ((pod || (d == 1 && strcmp(type, "resource") == 0)) && !path)
+                return skiff_validation_fail(c->v, p, SKIFF_EINVAL,
+                                             "artifact \"%s\" needs a path", n);
+            if (d == 0 && path && !input_path_ok(path))
+                return skiff_validation_fail(c->v, workflow__ptr(q, p, "path"), SKIFF_EINVAL,
+                                             "input artifact \"%s\": the local engine places "
+                                             "inputs under /tmp (the step's own) or relative to "
+                                             "its working folder, not at '%s' on the host", n,
+                                             path);
+            if ((d == 0 || pod) && json_object_get(a, "from"))
+                return skiff_validation_fail(c->v, workflow__ptr(q, p, "from"), SKIFF_EINVAL,
+                                             "%s", d == 0
+                                                       ? "`from` belongs in the caller's "
+                                                         "arguments.artifacts"
+                                                       : "a step's output artifact comes "
+                                                         "from its `path`, not `from`");
+            if (json_object_get(a, "mode") &&
+                (!json_is_integer(json_object_get(a, "mode")) ||
+                 json_integer_value(json_object_get(a, "mode")) < 0 ||
+                 json_integer_value(json_object_get(a, "mode")) > 0777))
+                return skiff_validation_fail(c->v, workflow__ptr(q, p, "mode"), SKIFF_EINVAL,
+                                             "mode must be a number from 0 to 0777: YAML 1.2 "
+                                             "reads 0755 as decimal 755, write 0o755 or 493");
+            if (d == 1 && arch &&
+                !(json_is_object(arch) && json_object_size(arch) == 1 &&
+                  (json_object_get(arch, "none") || json_object_get(arch, "tar"))))
+                return skiff_validation_fail(c->v, workflow__ptr(q, p, "archive"), SKIFF_EINVAL,
+                                             "archive must be {none: {}} or {tar: {...}} "
+                                             "(zip is not supported by the local engine)");
+        }
+    }
+    return 0;
+}
+
+/* A `from` (at pointer q) in the template being checked: one tag naming
+ * an output artifact of a task (dag) or step (steps template) whose
+ * template declares it, or an input artifact of the template. */
+static int check_from(struct vctx *c, const char *from, const char *q)
+{
+    char ref[300], *end, *r = ref, *sep, owner[256];
+    const json_t *src = NULL;
+
+    snprintf(ref, sizeof ref, "%s", from);
+    if (strncmp(r, "{{", 2) != 0 || !(end = strstr(r, "}}")) || end[2])
+        return skiff_validation_fail(c->v, q, SKIFF_EINVAL,
+                                     "unknown artifact reference '%s': write "
+                                     "\"{{tasks.T.outputs.artifacts.NAME}}\", "
+                                     "\"{{steps.S.outputs.artifacts.NAME}}\", "
+                                     "\"{{inputs.artifacts.NAME}}\" or "
+                                     "\"{{workflow.outputs.artifacts.NAME}}\"", from);
+    *end = '\0';
+    for (r += 2; *r == ' '; r++)
+        ;
+    for (end = r + strlen(r); end > r && end[-1] == ' ';)
+        *--end = '\0';
+    if (strncmp(r, "workflow.outputs.artifacts.", 27) == 0) {
+        /* some template must export it (globalName) */
+        const json_t *t, *a;
+        size_t ti, ai;
+        json_array_foreach(json_object_get(c->wf->spec, "templates"), ti, t)
+            json_array_foreach(json_object_get(json_object_get(t, "outputs"), "artifacts"), ai,
+                               a) {
+                const char *g = json_string_value(json_object_get(a, "globalName"));
+                if (g && strcmp(g, r + 27) == 0)
+                    return 0;
+            }
+        return skiff_validation_fail(c->v, q, SKIFF_EINVAL,
+                                     "unknown artifact reference '%s': no output artifact has "
+                                     "globalName \"%s\"", from, r + 27);
+    }
+    if (strncmp(r, "inputs.artifacts.", 17) == 0) {
+        if (find_named(json_object_get(json_object_get(c->tmpl, "inputs"), "artifacts"),
+                       r + 17) < 0)
+            return skiff_validation_fail(c->v, q, SKIFF_EINVAL,
+                                         "unknown artifact reference '%s': template \"%s\" "
+                                         "has no input artifact \"%s\"", from,
+                                         json_string_value(json_object_get(c->tmpl, "name")),
+                                         r + 17);
+        return 0;
+    }
+    if (!(sep = strstr(r, ".outputs.artifacts.")) ||
+        (strncmp(r, "tasks.", 6) != 0 && strncmp(r, "steps.", 6) != 0) ||
+        (size_t)(sep - r - 6) >= sizeof owner)
+        return skiff_validation_fail(c->v, q, SKIFF_EINVAL, "unknown artifact reference '%s'",
+                                     from);
+    memcpy(owner, r + 6, (size_t)(sep - r - 6));
+    owner[sep - r - 6] = '\0';
+    if (r[0] == 't' && c->tasks) {
+        long k = find_named(c->tasks, owner);
+        if (k >= 0)
+            src = json_array_get(c->tasks, (size_t)k);
+    } else if (r[0] == 's' && c->steps) {
+        const json_t *g;
+        size_t gi;
+        json_array_foreach(c->steps, gi, g) {
+            long k = find_named(g, owner);
+            if (k < 0)
+                continue;
+            /* a step's outputs exist once its group has run */
+            if (c->group >= 0 && (long)gi >= c->group)
+                return skiff_validation_fail(c->v, q, SKIFF_EINVAL,
+                                             "unknown artifact reference '%s': step \"%s\" "
+                                             "runs in group %zu, not before this one", from,
+                                             owner, gi);
+            src = json_array_get(g, (size_t)k);
+        }
+    }
+    if (!src)
+        return skiff_validation_fail(c->v, q, SKIFF_EINVAL,
+                                     "unknown artifact reference '%s': no %s named \"%s\" in "
+                                     "this %s", from, r[0] == 't' ? "task" : "step", owner,
+                                     c->tasks ? "dag" : "steps template");
+    src = workflow__template(c->wf, json_string_value(json_object_get(src, "template")));
+    if (src &&
+        find_named(json_object_get(json_object_get(src, "outputs"), "artifacts"), sep + 19) < 0)
+        return skiff_validation_fail(c->v, q, SKIFF_EINVAL,
+                                     "unknown artifact reference '%s': template \"%s\" "
+                                     "declares no output artifact \"%s\"", from,
+                                     json_string_value(json_object_get(src, "name")), sep + 19);
+    return 0;
+}
+
+/* outputs.artifacts of a dag or steps template: each comes `from` inside. */
+static int check_graph_outputs(struct vctx *c, const json_t *t, const char *ptr)
+{
+    char lp[WORKFLOW__PTR_MAX], p[WORKFLOW__PTR_MAX];
+    const json_t *a;
+    size_t i;
+    int rc;
+
+    if (strcmp(workflow__template_type(t), "dag") != 0 &&
+        strcmp(workflow__template_type(t), "steps") != 0)
+        return 0;
+    workflow__ptr(lp, workflow__ptr(lp, ptr, "outputs"), "artifacts");
+    json_array_foreach(json_object_get(json_object_get(t, "outputs"), "artifacts"), i, a) {
+        const char *from = json_string_value(json_object_get(a, "from"));
+        workflow__ptr_idx(p, lp, i);
+        if (!from)
+            return skiff_validation_fail(c->v, p, SKIFF_EINVAL,
+                                         "an output artifact of a dag or steps template needs "
+                                         "`from`");
+        if ((rc = check_from(c, from, workflow__ptr(p, p, "from"))))
+            return rc;
+    }
+    return 0;
+}
+
+/* arguments.artifacts of a task or step (at ptr) of the template being
+ * checked: each names an input of the callee and comes `from` an output
+ * artifact of a task (dag) or step (steps) that declares it, or from an
+ * input of the template; and every input the callee needs is given. */
+static int check_call_artifacts(struct vctx *c, const json_t *call, const char *ptr)
+{
+    const char *tname = json_string_value(json_object_get(call, "template"));
+    const json_t *callee = workflow__template(c->wf, tname);
+    const json_t *args = json_object_get(json_object_get(call, "arguments"), "artifacts");
+    const json_t *ins = json_object_get(json_object_get(callee, "inputs"), "artifacts");
+    char lp[WORKFLOW__PTR_MAX], p[WORKFLOW__PTR_MAX], q[WORKFLOW__PTR_MAX];
+    const json_t *a, *in;
+    size_t i;
+    int rc;
+
+    workflow__ptr(lp, workflow__ptr(lp, ptr, "arguments"), "artifacts");
+    if (args && !json_is_array(args))
+        return skiff_validation_fail(c->v, lp, SKIFF_EINVAL,
+                                     "arguments.artifacts must be a list");
+    json_array_foreach(args, i, a) {
+        const char *n = json_string_value(json_object_get(a, "name"));
+        const char *from = json_string_value(json_object_get(a, "from"));
+        workflow__ptr_idx(p, lp, i);
+        if (!n)
+            return skiff_validation_fail(c->v, p, SKIFF_EINVAL, "an artifact needs a name");
+        if (callee && find_named(ins, n) < 0)
+            return skiff_validation_fail(c->v, workflow__ptr(q, p, "name"), SKIFF_EINVAL,
+                                         "template \"%s\" has no input artifact \"%s\"", tname,
+                                         n);
+        if ((rc = check_location(c, a, p)))
+            return rc;
+        if (!from) {
+            if (!json_object_get(a, "raw"))
+                return skiff_validation_fail(c->v, p, SKIFF_EINVAL,
+                                             "artifact \"%s\" needs `from` or `raw`", n);
+            continue;
+        }
+        if ((rc = check_from(c, from, workflow__ptr(q, p, "from"))))
+            return rc;
+    }
+    json_array_foreach(ins, i, in) {
+        const char *n = json_string_value(json_object_get(in, "name"));
+        if (json_is_true(json_object_get(in, "optional")) || json_object_get(in, "raw") ||
+            find_named(args, n) >= 0)
+            continue;
+        return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "arguments"), SKIFF_EINVAL,
+                                     "inputs.artifacts.%s was not supplied (template \"%s\" "
+                                     "needs it)", n ? n : "", tname);
+    }
+    return 0;
+}
+
 /* ---- dags ---- */
 
 struct dep_collect {
@@ -572,6 +884,64 @@ static int check_loop(struct skiff_validation *v, const json_t *call, const char
     return 0;
 }
 
+/* Whether task `target` is task i or one of its ancestors (through
+ * dependencies / depends); seen[] marks visited tasks. The dag has no
+ * cycle (checked before). */
+static bool reaches(struct vctx *c, const char *tp, size_t i, size_t target,
+                    unsigned char *seen)
+{
+    struct dep_collect d;
+    char p[WORKFLOW__PTR_MAX];
+
+    if (i == target)
+        return true;
+    if (seen[i])
+        return false;
+    seen[i] = 1;
+    if (task_deps(c, json_array_get(c->tasks, i), workflow__ptr_idx(p, tp, i), &d))
+        return false;
+    for (size_t k = 0; k < d.n; k++)
+        if (reaches(c, tp, (size_t)d.deps[k], target, seen))
+            return true;
+    return false;
+}
+
+/* A task's artifacts `from` tasks.T: T must run before it, so T must be
+ * an ancestor (Argo resolves a task's references in its ancestors' scope).
+ * Without that, the task would start at once and miss the artifact. */
+static int check_artifact_ancestry(struct vctx *c, const char *tp, size_t i,
+                                   unsigned char *seen)
+{
+    const json_t *task = json_array_get(c->tasks, i), *a;
+    char p[WORKFLOW__PTR_MAX], q[WORKFLOW__PTR_MAX];
+    size_t k, n = json_array_size(c->tasks);
+
+    json_array_foreach(json_object_get(json_object_get(task, "arguments"), "artifacts"), k, a) {
+        const char *from = json_string_value(json_object_get(a, "from")), *sep, *t;
+        char owner[256];
+        long j;
+        if (!from || !(t = strstr(from, "tasks.")) || !(sep = strstr(t, ".outputs.")) ||
+            (size_t)(sep - t - 6) >= sizeof owner)
+            continue;
+        memcpy(owner, t + 6, (size_t)(sep - t - 6));
+        owner[sep - t - 6] = '\0';
+        if ((j = find_named(c->tasks, owner)) < 0)
+            continue;
+        memset(seen, 0, n);
+        if ((size_t)j != i && reaches(c, tp, i, (size_t)j, seen))
+            continue;
+        workflow__ptr_idx(p, tp, i);
+        workflow__ptr(q, workflow__ptr_idx(q, workflow__ptr(q, workflow__ptr(q, p, "arguments"),
+                                                             "artifacts"), k), "from");
+        return skiff_validation_fail(c->v, q, SKIFF_EINVAL,
+                                     "unknown artifact reference '%s': task \"%s\" does not "
+                                     "depend on \"%s\" (add it to dependencies or depends)",
+                                     from, json_string_value(json_object_get(task, "name")),
+                                     owner);
+    }
+    return 0;
+}
+
 static int check_dag(struct vctx *c, const json_t *dag, const char *ptr)
 {
     char tp[WORKFLOW__PTR_MAX], p[WORKFLOW__PTR_MAX];
@@ -589,13 +959,17 @@ static int check_dag(struct vctx *c, const json_t *dag, const char *ptr)
     json_array_foreach(c->tasks, i, task) {
         workflow__ptr_idx(p, tp, i);
         if ((rc = check_callee(c, task, p)) || (rc = check_when(c, task, p)) ||
-            (rc = check_call_inputs(c, task, p)))
+            (rc = check_call_inputs(c, task, p)) || (rc = check_call_artifacts(c, task, p)))
             goto out;
         if ((rc = check_loop(c->v, task, p)))
             goto out;
     }
     for (i = 0; i < n; i++)
         if (color[i] == 0 && (rc = find_cycle(c, tp, i, color, stack, 0)))
+            goto out;
+    /* no cycle: an artifact may now be checked to come from an ancestor */
+    json_array_foreach(c->tasks, i, task)
+        if ((rc = check_artifact_ancestry(c, tp, i, color)))
             goto out;
 out:
     free(color);
@@ -614,8 +988,12 @@ static int check_steps(struct vctx *c, const char *ptr)
         workflow__ptr_idx(gp, ptr, i);
         json_array_foreach(g, j, step) {
             workflow__ptr_idx(p, gp, j);
-            if ((rc = check_callee(c, step, p)) || (rc = check_when(c, step, p)) ||
-                (rc = check_call_inputs(c, step, p)))
+            c->group = (long)i;
+            rc = check_callee(c, step, p);
+            if (!rc && !(rc = check_when(c, step, p)) && !(rc = check_call_inputs(c, step, p)))
+                rc = check_call_artifacts(c, step, p);
+            c->group = -1;
+            if (rc)
                 return rc;
             if ((rc = check_loop(c->v, step, p)))
                 return rc;
@@ -720,6 +1098,12 @@ static int check_resource(struct vctx *c, const json_t *t, const json_t *body, c
                                        "PyTorchJob (kubeflow.org/v1) and skiff's kinds are",
                                        kind ? kind : "", av ? av : "no apiVersion");
             goto out;
+        } else if (json_array_size(json_object_get(json_object_get(t, "outputs"),
+                                                   "artifacts"))) {
+            rc = skiff_validation_fail(c->v, workflow__ptr(p, ptr, "outputs"), SKIFF_EINVAL,
+                                       "output artifacts of a resource template come from a "
+                                       "PyTorchJob's Master; a %s has no files", kind);
+            goto out;
         }
     }
 out:
@@ -748,6 +1132,8 @@ static int check_template(struct vctx *c, const json_t *t, const char *ptr)
                                      type);
     body = json_object_get(t, type);
     workflow__ptr(bp, ptr, type);
+    if ((rc = check_artifact_decls(c, t, type, ptr)))
+        return rc;
     if (strcmp(type, "resource") == 0)
         return check_resource(c, t, body, ptr, bp);
     if (strcmp(type, "container") == 0 || strcmp(type, "script") == 0) {
@@ -810,7 +1196,7 @@ static int check_template(struct vctx *c, const json_t *t, const char *ptr)
                                                           "parameters"), i),
                 SKIFF_EINVAL, "an input parameter needs a name");
     }
-    if ((rc = check_strings(c, t, ptr)))
+    if ((rc = check_strings(c, t, ptr)) || (rc = check_graph_outputs(c, t, ptr)))
         return rc;
     if (c->tasks)
         return check_dag(c, body, bp);
@@ -925,7 +1311,7 @@ int skiff_workflow_load(const json_t *obj, const struct skiff_yaml_docs *docs, s
     }
     if ((rc = bind_arguments(wf, &v, params, nparams)))
         goto out;
-    c = (struct vctx){.v = &v, .wf = wf};
+    c = (struct vctx){.v = &v, .wf = wf, .group = -1};
     json_array_foreach(json_object_get(wf->spec, "templates"), i, t) {
         workflow__ptr_idx(p, "/spec/templates", i);
         if ((rc = check_template(&c, t, p)))
@@ -947,6 +1333,35 @@ int skiff_workflow_load(const json_t *obj, const struct skiff_yaml_docs *docs, s
                                    "inputs.parameters.%s was not supplied (the entrypoint needs "
                                    "it in spec.arguments.parameters)", n);
         goto out;
+    }
+    /* ... and its input artifacts from spec.arguments.artifacts (raw data:
+     * nothing has run yet for a `from`) */
+    {
+        const json_t *args = json_object_get(json_object_get(wf->spec, "arguments"),
+                                             "artifacts");
+        json_array_foreach(args, i, t) {
+            workflow__ptr_idx(p, "/spec/arguments/artifacts", i);
+            if (!json_is_string(json_object_get(t, "name")) ||
+                !json_object_get(t, "raw") || json_object_get(t, "from")) {
+                rc = skiff_validation_fail(&v, p, SKIFF_EINVAL,
+                                           "spec.arguments.artifacts need a name and raw.data "
+                                           "(the local engine has no remote locations)");
+                goto out;
+            }
+            if ((rc = check_location(&c, t, p)))
+                goto out;
+        }
+        json_array_foreach(json_object_get(json_object_get(entry_t, "inputs"), "artifacts"), i,
+                           t) {
+            const char *n = json_string_value(json_object_get(t, "name"));
+            if (json_is_true(json_object_get(t, "optional")) || json_object_get(t, "raw") ||
+                find_named(args, n) >= 0)
+                continue;
+            rc = skiff_validation_fail(&v, "/spec/entrypoint", SKIFF_EINVAL,
+                                       "inputs.artifacts.%s was not supplied (the entrypoint "
+                                       "needs it in spec.arguments.artifacts)", n);
+            goto out;
+        }
     }
 
     meta = json_object_get(wf->obj, "metadata");

@@ -24,6 +24,7 @@
 #include "skiff/err.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -408,4 +409,52 @@ void workflow__proc_finish(struct workflow__proc *p, int wstatus, const struct r
     }
     cg_remove(p->cg_mem);
     cg_remove(p->cg_cpu);
+}
+
+/* ---- what this machine allows, read once ---- */
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static bool probe_private_tmp;
+
+/* The child makes the same calls a step's child makes first (system calls
+ * only: the parent may have other threads). */
+static void probe(void)
+{
+    pid_t pid = fork();
+    int st;
+
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) == 0)
+            _exit(0);
+        _exit(1);
+    }
+    if (pid < 0)
+        return;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    probe_private_tmp = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+bool workflow__private_tmp_works(void)
+{
+    pthread_once(&probe_once, probe);
+    return probe_private_tmp;
+}
+
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+static char self_path[PATH_MAX];
+
+static void read_self(void)
+{
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    /* a binary replaced on disk reads "path (deleted)": not runnable by path */
+    self_path[n > 0 ? n : 0] = '\0';
+    if (strstr(self_path, " (deleted)"))
+        self_path[0] = '\0';
+}
+
+const char *workflow__self_exe(void)
+{
+    pthread_once(&self_once, read_self);
+    return self_path[0] ? self_path : NULL;
 }

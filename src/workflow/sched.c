@@ -57,6 +57,7 @@ static struct {
     int npools;
     /* holder of each GPU id (index = id), "" when free */
     char holder[WORKFLOW__GPU_ID_MAX][HOLDER_MAX];
+    char *configured;               /* pools of the platform config; NULL = SKIFF_POOLS */
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* "0,1,3" into ids; -1 on a bad list. An empty list is no GPU. */
@@ -233,7 +234,9 @@ static void load_locked(void)
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     double cpu = ncpu > 0 ? (double)ncpu : 1;
     int64_t mem = pages > 0 && psz > 0 ? (int64_t)pages * psz : INT64_MAX / 2;
-    const char *pools = getenv("SKIFF_POOLS");
+    /* the config key `pools` already holds SKIFF_POOLS when that is set
+     * (environment over file, include/skiff/config.h) */
+    const char *pools = L.configured ? L.configured : getenv("SKIFF_POOLS");
 
     L.loaded = true;
     L.load_rc = 0;
@@ -275,6 +278,23 @@ static int ensure_locked(struct skiff_err *err)
     if (L.load_rc)
         return skiff_err_set(err, L.load_rc, "%s", L.load_msg);
     return 0;
+}
+
+int skiff_workflow_set_pools(const char *json, struct skiff_err *err)
+{
+    char *copy = json && *json ? strdup(json) : NULL;
+    int rc;
+
+    if (json && *json && !copy)
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    pthread_mutex_lock(&L.mu);
+    free(L.configured);
+    L.configured = copy;
+    clear_locked();
+    /* read now, so that a bad pool is reported at start, not at a step */
+    rc = ensure_locked(err);
+    pthread_mutex_unlock(&L.mu);
+    return rc ? skiff_err_prefix(err, "config key 'pools'") : 0;
 }
 
 void workflow__sched_reset(void)

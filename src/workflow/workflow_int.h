@@ -93,6 +93,32 @@ void workflow__cg_sweep(void);
 void workflow__proc_finish(struct workflow__proc *p, int wstatus, const struct rusage *ru,
                            struct workflow__exit *out);
 
+/* Whether a step can get a private /tmp here (a mount namespace): probed
+ * once per process with a short-lived child, so that input artifacts can
+ * be placed where the step will see them before it starts. Thread-safe. */
+bool workflow__private_tmp_works(void);
+
+/* The running skiff binary (readlink /proc/self/exe, read once, at the
+ * first call: skiff_workflow_run_many makes it), or NULL when unknown.
+ * A step whose command[0] is exactly "skiff" runs this file. Borrowed,
+ * valid for the life of the process. Thread-safe. */
+const char *workflow__self_exe(void);
+
+/* ---- artifact archives (src/workflow/artifact.c) ---- */
+
+/* Packs the file or folder `src` into the tar+gzip file `dst` (created,
+ * 0600), entries named after src's last component. Regular files and
+ * folders only. SKIFF_EIO, SKIFF_EINVAL (names too long for ustar),
+ * SKIFF_ETOOBIG (a file of 8 GiB or more); dst is removed on failure. */
+int workflow__tgz_pack(const char *src, const char *dst, struct skiff_err *err);
+/* Unpacks a tar+gzip made by workflow__tgz_pack at `dst`: a single file
+ * becomes the file dst, a folder's tree goes under the folder dst.
+ * SKIFF_EINVAL for anything else (names with "..", compressed blocks),
+ * SKIFF_EIO when a file cannot be written. */
+int workflow__tgz_unpack(const char *src, const char *dst, struct skiff_err *err);
+/* Copies the file src to dst, making dst's parent folders. */
+int workflow__copy_file(const char *src, const char *dst, struct skiff_err *err);
+
 /* ---- WorkflowTemplates (src/workflow/tmplref.c) ---- */
 
 /* A copy of the Workflow `obj` (*out, caller json_decref's) with its

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from conftest import SKIFF_BIN
 
@@ -188,6 +189,16 @@ def test_kill_9_and_restart_resumes(platform, shared):
                    "when": "{{tasks.a.outputs.parameters.o}} == a"},
               ]}},
               step("a"), step("b", f"test -e {shared}/again || sleep 30;"), step("c")]}}
+    # a also exports a global parameter and an artifact; c, which runs only
+    # after the restart, reads both: restored steps export them again
+    tmpl = wf["spec"]["templates"]
+    tmpl[1]["outputs"]["parameters"][0]["globalName"] = "ga"
+    tmpl[1]["outputs"]["artifacts"] = [{"name": "m", "path": "/tmp/o"}]
+    tmpl[3]["inputs"] = {"artifacts": [{"name": "m", "path": "/tmp/m"}]}
+    tmpl[3]["container"]["command"][-1] += (
+        "; echo \"{{workflow.outputs.parameters.ga}} $(cat /tmp/m)\" > " + f"{shared}/c-saw")
+    tmpl[0]["dag"]["tasks"][2]["arguments"] = {
+        "artifacts": [{"name": "m", "from": "{{tasks.a.outputs.artifacts.m}}"}]}
     assert platform.api("POST", "/api/v1/workflows", json=wf).status_code in (200, 201)
     deadline = time.monotonic() + 15
     while not (shared / "b").exists():
@@ -205,6 +216,8 @@ def test_kill_9_and_restart_resumes(platform, shared):
     assert (shared / "b").read_text() == "run\nrun\n"
     assert (shared / "c").read_text() == "run\n"
     assert node(st, "a")["outputs"]["parameters"][0]["value"] == "a"
+    assert (shared / "c-saw").read_text() == "a a\n"
+    assert st["outputs"]["parameters"] == [{"name": "ga", "value": "a"}]
 
 
 SUBMIT = """\
@@ -311,3 +324,34 @@ def test_cron_workflow_fires(home_platform, monkeypatch, shared):
     st = platform.api("GET", "/api/v1/cronworkflows/tick").json()["status"]
     assert st["lastScheduledTime"].endswith(":00Z")
     assert platform.stop() == 0
+
+
+def test_pytorchjob_replicas_get_their_own_tokens(platform, shared):
+    """Each replica of a PyTorchJob gets a short-lived token, as steps do."""
+    check = ('set -e; test "$(cat "$SKIFF_TOKEN_FILE")" = "$MLFLOW_TRACKING_TOKEN"; '
+             'test "$SKIFF_TOKEN_FILE" = /tmp/.skiff-token; '
+             'stat -c %a "$SKIFF_TOKEN_FILE" | grep -qx 600; '
+             'python3 -c "import os,urllib.request as u; print(u.urlopen(u.Request('
+             'os.environ[\'SKIFF_URL\'] + \'/api/2.0/mlflow/experiments/search?max_results=1\','
+             'headers={\'Authorization\': \'Bearer \' + os.environ[\'MLFLOW_TRACKING_TOKEN\']}),'
+             'timeout=5).status)" > ' + str(shared) + '/code-$RANK; '
+             'echo "$MLFLOW_TRACKING_TOKEN" > ' + str(shared) + '/tok-$RANK')
+    container = {"name": "pytorch", "image": "trainer", "command": ["sh", "-c", check]}
+    job = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+           "metadata": {"name": "ddp"},
+           "spec": {"pytorchReplicaSpecs": {
+               "Master": {"replicas": 1, "template": {"spec": {"containers": [container]}}},
+               "Worker": {"replicas": 1, "template": {"spec": {"containers": [container]}}}}}}
+    wf = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+          "metadata": {"name": "ddp-tok"},
+          "spec": {"entrypoint": "train", "templates": [
+              {"name": "train", "resource": {"action": "create",
+                                             "manifest": yaml.safe_dump(job)}}]}}
+    assert platform.api("POST", "/api/v1/workflows", json=wf).status_code in (200, 201)
+    st = wait_phase(platform, "ddp-tok")
+    assert st["phase"] == "Succeeded", st
+    assert (shared / "code-0").read_text().strip() == "200"
+    assert (shared / "code-1").read_text().strip() == "200"
+    # one token per replica, none left on disk once they ended
+    assert (shared / "tok-0").read_text() != (shared / "tok-1").read_text()
+    assert not list((platform.home / "workflows" / "ddp-tok").rglob(".skiff-token"))

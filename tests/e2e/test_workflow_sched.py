@@ -156,3 +156,59 @@ def test_pools_pick_by_selector_and_toleration(tmp_path, shared):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "no node pool matches the step's nodeSelector and tolerations" in r.stderr
     assert f"{bad}:" in r.stderr
+
+
+POOLED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: pooled}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    nodeSelector: {node-group: small}
+    container:
+      image: alpine
+      command: [sh, -c, "echo ran"]
+      resources:
+        requests: {memory: MEM}
+"""
+
+
+def test_pools_from_the_platform_config(tmp_path):
+    """The config key `pools` declares the same pools as SKIFF_POOLS."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text(textwrap.dedent("""\
+        pools:
+          - name: small
+            memory: 100Mi
+            labels: {node-group: small}
+          - {name: rest, labels: {node-group: rest}}
+        """))
+    wf = tmp_path / "wf.yaml"
+    env = {"SKIFF_HOME": str(home), "SKIFF_POOLS": ""}
+    wf.write_text(POOLED.replace("MEM", "200Mi"))
+    r = run("run", str(wf), env=env)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "requests 200Mi memory but pool 'small' has 100Mi" in r.stderr, r.stderr
+    wf.write_text(POOLED.replace("MEM", "50Mi"))
+    r = run("run", str(wf), "-o", "json", "--run-dir", str(tmp_path / "runs"), env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    nodes = json.loads(r.stdout)["status"]["nodes"]
+    assert [n["skiff"]["pool"] for n in nodes.values()] == ["small"]
+
+
+@pytest.mark.parametrize("text, want", [
+    ("pools: 5\n", "config.yaml:1:8: pools must be a list"),
+    ("pools:\n  - {cpu: '1'}\n", "config key 'pools': SKIFF_POOLS[0] needs a name"),
+])
+def test_bad_pools_in_the_config(tmp_path, text, want):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text(text)
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(POOLED.replace("MEM", "1Mi"))
+    r = run("run", str(wf), env={"SKIFF_HOME": str(home), "SKIFF_POOLS": ""})
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert want in r.stderr, r.stderr

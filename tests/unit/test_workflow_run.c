@@ -267,6 +267,46 @@ static void test_resume_keeps_ended_steps(void **state)
     json_decref(st2);
 }
 
+/* A step restored from the earlier run exports its globalName outputs
+ * again: a later step and status.outputs see them after a resume. */
+static void test_resume_exports_global_outputs(void **state)
+{
+    const char *yaml =
+        HEAD "  entrypoint: main\n"
+             "  templates:\n"
+             "    - name: main\n"
+             "      dag:\n"
+             "        tasks:\n"
+             "          - {name: a, template: make}\n"
+             "          - {name: b, template: use, dependencies: [a]}\n"
+             "    - name: make\n"
+             "      container: {image: x, command: [sh, -c, \"echo $$ > /tmp/v\"]}\n"
+             "      outputs: {parameters: [{name: v, globalName: g, valueFrom: {path: /tmp/v}}]}\n"
+             "    - name: use\n"
+             "      container: {image: x, command: [sh, -c, \"echo {{workflow.outputs.parameters.g}} > /tmp/v\"]}\n"
+             "      outputs: {parameters: [{name: v, valueFrom: {path: /tmp/v}}]}\n";
+    json_t *st1 = run_yaml(yaml), *st2, *b;
+    char a1[64];
+    (void)state;
+
+    assert_string_equal(json_string_value(json_object_get(st1, "phase")), "Succeeded");
+    snprintf(a1, sizeof a1, "%s", out_param(st1, "a"));
+    /* as if the platform died while b ran */
+    b = (json_t *)node(st1, "b");
+    json_object_set_new(b, "phase", json_string("Running"));
+    json_object_del(b, "outputs");
+    json_object_del(st1, "outputs");
+    st2 = run_yaml_resume(yaml, st1);
+    assert_string_equal(json_string_value(json_object_get(st2, "phase")), "Succeeded");
+    assert_string_equal(out_param(st2, "a"), a1);          /* restored, not run */
+    assert_string_equal(out_param(st2, "b"), a1);          /* saw the global again */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
+                            json_object_get(st2, "outputs"), "parameters"), 0), "value")),
+                        a1);
+    json_decref(st1);
+    json_decref(st2);
+}
+
 static void test_failure_propagation(void **state)
 {
     json_t *st = run_yaml(HEAD "  entrypoint: main\n"
@@ -344,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_dag_order),
         cmocka_unit_test(test_failure_propagation),
         cmocka_unit_test(test_resume_keeps_ended_steps),
+        cmocka_unit_test(test_resume_exports_global_outputs),
         cmocka_unit_test(test_steps_and_parallelism),
         cmocka_unit_test(test_missing_command_is_an_error_node),
     };
