@@ -1,7 +1,8 @@
 /* Derived-field expressions: see include/skiff/features.h.
  *
  * Grammar (recursive descent, the usual precedence, left-associative):
- *   expr   = term { ("+" | "-") term }
+ *   expr   = sum [ ("<" | "<=" | ">" | ">=" | "==" | "!=") sum ]
+ *   sum    = term { ("+" | "-") term }
  *   term   = unary { ("*" | "/") unary }
  *   unary  = "-" unary | primary
  *   primary = number | name | "(" expr ")"
@@ -13,6 +14,9 @@
  * tx_count_1h = 3, avg_amount_7d = 49: 3 / (49 + 1) = 0.06. With
  * avg_amount_7d null the result is null; with it -1 the divisor is 0 and the
  * result is null too.
+ *
+ * A comparison yields 1 or 0 (a BOOL field such as "max_risk_24h > 0.8");
+ * it does not chain ("a < b < c" is an error, not Python's meaning or C's).
  */
 #include "features_int.h"
 
@@ -23,7 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum op { OP_NUM, OP_VAR, OP_NEG, OP_ADD, OP_SUB, OP_MUL, OP_DIV };
+enum op { OP_NUM, OP_VAR, OP_NEG, OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_LT, OP_LE, OP_GT, OP_GE,
+          OP_EQ, OP_NE };
 
 struct insn {
     enum op op;
@@ -148,7 +153,7 @@ static int parse_term(struct parser *ps)
     }
 }
 
-static int parse_expr(struct parser *ps)
+static int parse_sum(struct parser *ps)
 {
     int rc;
     if (++ps->depth > EXPR_MAX_INSNS)
@@ -167,6 +172,40 @@ static int parse_expr(struct parser *ps)
         if ((rc = parse_term(ps)) || (rc = emit(ps, c == '+' ? OP_ADD : OP_SUB, 0, 0)))
             return rc;
     }
+}
+
+/* The comparison operator at ps->p (its length in *len), or 0. */
+static enum op cmp_op(const char *p, size_t *len)
+{
+    static const struct { const char *s; enum op op; } ops[] = {
+        {"<=", OP_LE}, {">=", OP_GE}, {"==", OP_EQ}, {"!=", OP_NE}, {"<", OP_LT}, {">", OP_GT},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (strncmp(p, ops[i].s, strlen(ops[i].s)) == 0) {
+            *len = strlen(ops[i].s);
+            return ops[i].op;
+        }
+    return 0;
+}
+
+static int parse_expr(struct parser *ps)
+{
+    enum op op;
+    size_t len;
+    int rc;
+
+    if ((rc = parse_sum(ps)))
+        return rc;
+    skip_space(ps);
+    if (!(op = cmp_op(ps->p, &len)))
+        return 0;
+    ps->p += len;
+    if ((rc = parse_sum(ps)) || (rc = emit(ps, op, 0, 0)))
+        return rc;
+    skip_space(ps);
+    if (cmp_op(ps->p, &len))
+        return fail(ps, ps->p, "%s", "comparisons do not chain (write (a < b) * (b < c))");
+    return 0;
 }
 
 int skiff_feat_expr_parse(const char *text, const char *const *names, size_t nnames,
@@ -232,6 +271,12 @@ bool skiff_feat_expr_eval(const struct skiff_feat_expr *e, const double *vals,
                 return false;
             a /= b;
             break;
+        case OP_LT: a = a < b; break;
+        case OP_LE: a = a <= b; break;
+        case OP_GT: a = a > b; break;
+        case OP_GE: a = a >= b; break;
+        case OP_EQ: a = a == b; break;
+        case OP_NE: a = a != b; break;
         default: break;
         }
         stack[sp - 1] = a;
