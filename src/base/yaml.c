@@ -207,6 +207,11 @@ static json_t *core_value(const char *s, size_t n, enum yaml__core_type t)
         if (n > 2 && tmp[0] == '0' && (tmp[1] == 'o' || tmp[1] == 'x')) {
             base = tmp[1] == 'o' ? 8 : 16;
             digits = tmp + 2;
+        } else if (n > 1 && tmp[0] == '0' && yaml__all_in(tmp + 1, n - 1, "01234567")) {
+            /* YAML 1.1's octal, as Kubernetes reads manifests (go-yaml v2):
+             * `mode: 0755` is 493 there, and the same file must mean the
+             * same here, where YAML 1.2 alone would say 755. */
+            base = 8;
         }
         errno = 0;
         long long ll = strtoll(digits, NULL, base);

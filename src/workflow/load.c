@@ -534,8 +534,8 @@ static int check_artifact_decls(struct vctx *c, const json_t *t, const char *typ
                  json_integer_value(json_object_get(a, "mode")) < 0 ||
                  json_integer_value(json_object_get(a, "mode")) > 0777))
                 return skiff_validation_fail(c->v, workflow__ptr(q, p, "mode"), SKIFF_EINVAL,
-                                             "mode must be a number from 0 to 0777: YAML 1.2 "
-                                             "reads 0755 as decimal 755, write 0o755 or 493");
+                                             "mode must be a file mode from 0 to 0777, "
+                                             "such as 0755 (octal, as Kubernetes reads it)");
             if (d == 1 && arch &&
                 !(json_is_object(arch) && json_object_size(arch) == 1 &&
                   (json_object_get(arch, "none") || json_object_get(arch, "tar"))))

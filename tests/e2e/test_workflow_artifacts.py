@@ -524,11 +524,14 @@ def test_entrypoint_artifacts_from_spec_arguments_and_mode(tmp_path):
         """)
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert node(st, "art-entry")["outputs"]["result"] == "755\ntool-ran"
-    # YAML 1.2 reads 0755 as decimal: refused rather than applied as 01363
+    # 0755 is octal, as Kubernetes reads the same manifest; 0999 is no mode
     p = tmp_path / "wf.yaml"
-    p.write_text(p.read_text().replace("0o755", "0755"))
+    p.write_text(p.read_text().replace("0o755", "0750"))
     r = run("run", str(p), env={"SKIFF_HOME": str(tmp_path / "home")})
-    assert r.returncode == 2 and "write 0o755 or 493" in r.stderr, r.stderr
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    p.write_text(p.read_text().replace("0750", "0999"))
+    r = run("run", str(p), env={"SKIFF_HOME": str(tmp_path / "home")})
+    assert r.returncode == 2 and "such as 0755" in r.stderr, r.stderr
 
 
 def test_pytorchjob_master_output_artifact(tmp_path):

@@ -68,6 +68,9 @@ static void test_core_schema_types(void **state)
         "plus: +5\n"
         "hex: 0x1F\n"
         "oct: 0o17\n"
+        "oct11: 0755\n"
+        "notoct: 0789\n"
+        "zero: 0\n"
         "big: 123456789012345678901234567890\n"
         "f1: 1.5\n"
         "f2: -.5\n"
@@ -107,6 +110,10 @@ static void test_core_schema_types(void **state)
     assert_int_equal(json_integer_value(json_object_get(o, "plus")), 5);
     assert_int_equal(json_integer_value(json_object_get(o, "hex")), 31);
     assert_int_equal(json_integer_value(json_object_get(o, "oct")), 15);
+    /* Kubernetes' (YAML 1.1) octal: the same manifest means the same file mode */
+    assert_int_equal(json_integer_value(json_object_get(o, "oct11")), 0755);
+    assert_int_equal(json_integer_value(json_object_get(o, "notoct")), 789);
+    assert_int_equal(json_integer_value(json_object_get(o, "zero")), 0);
     assert_true(json_is_real(json_object_get(o, "big")));
     assert_true(json_real_value(json_object_get(o, "f1")) == 1.5);
     assert_true(json_real_value(json_object_get(o, "f2")) == -0.5);
