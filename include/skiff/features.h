@@ -321,7 +321,8 @@ int skiff_feat_agg_compute(const struct skiff_feat_agg *a, const struct skiff_fe
                            struct skiff_feat_scratch *scratch, struct skiff_err *err);
 
 /* Derived-field expressions: numbers, feature names, + - * / (unary minus
- * too) and parentheses, with the usual precedence. A null operand makes the
+ * too) and parentheses, with the usual precedence, and one comparison
+ * (< <= > >= == !=, yielding 1 or 0) at the top. A null operand makes the
  * result null; division by zero is null. Parse errors are SKIFF_EINVAL
  * naming the 1-based character position. `names` are the fields the
  * expression may use; an index into it is what eval reads. Caller frees
