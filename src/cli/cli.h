@@ -83,7 +83,7 @@ const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name);
     X(stop, "stop a running workflow")                                               \
     X(retry, "run a failed workflow again from its failed steps")                   \
     X(token, "issue a short-lived token for a service account")                      \
-    X(features, "feature store: historical retrieval of training data")              \
+    X(features, "feature store: training data, materialize, online serving, skew")   \
     X(drift, "compare two datasets for drift, Evidently's statistics")               \
     X(datagen, "generate seeded synthetic data (fraud transactions)")                \
     X(validate, "check a data file against expectations")                            \

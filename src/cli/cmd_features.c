@@ -1,6 +1,9 @@
 /* skiff features: the feature store from the command line. historical
  * reads the definitions and data files itself (no platform needed); plan
- * compares the files with the platform's stored definitions. */
+ * compares the files with the platform's stored definitions; materialize
+ * fills the online store (here with -f, else on the platform); serve runs
+ * the feature server alone; skew compares served values with recomputed
+ * ones (include/skiff/online.h). */
 #include "cli.h"
 
 #include <stdbool.h>
@@ -9,15 +12,30 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <signal.h>
+
+#include "skiff/auth.h"
+#include "skiff/config.h"
 #include "skiff/features.h"
+#include "skiff/http.h"
+#include "skiff/log.h"
+#include "skiff/online.h"
 #include "skiff/resource.h"
+#include "skiff/store.h"
+#include "skiff/time.h"
 
 const char cmd_features_usage[] =
     "Usage: skiff features plan -f DEFS.yaml|DIR\n"
     "       skiff features apply -f DEFS.yaml|DIR\n"
     "       skiff features historical -f DEFS.yaml|DIR --service NAME --entities FILE.csv\n"
     "                                 [-o OUT.csv] [--full-feature-names] [--on-bad-row skip]\n"
-    "                                 [--threads N]\n\n"
+    "                                 [--threads N]\n"
+    "       skiff features materialize START END [-f DEFS] [-v VIEW]...\n"
+    "       skiff features materialize-incremental END [-f DEFS] [-v VIEW]...\n"
+    "       skiff features serve [-f DEFS] [--listen ADDR:PORT] [--home DIR]\n"
+    "       skiff features skew -f DEFS --service NAME --served FILE.csv\n"
+    "                           [--max-mismatch 0.01] [--tolerance 1e-6]\n\n"
     "plan: what `skiff apply -f` of the definitions would change on the platform,\n"
     "one line per object: + added, ~ changed (with the fields that differ), - only on\n"
     "the platform (apply keeps it); unchanged objects are counted. The files are\n"
@@ -45,6 +63,23 @@ const char cmd_features_usage[] =
     "  --threads N             worker threads for the join (default 2)\n\n"
     "When standard error is a terminal, progress bars show the reading of each source\n"
     "and the join (SKIFF_NO_PROGRESS=1 turns them off).\n\n"
+    "materialize: copy into the online store, per online view, the latest row of each\n"
+    "entity with START <= event time <= END (and, for aggregation views, the events\n"
+    "of the longest window before END). A row never replaces a newer one, so a rerun\n"
+    "(also after a run was killed) gives the same state. With -f the definitions and\n"
+    "the sources are read here and the online store of the platform's config\n"
+    "(SKIFF_HOME/config.yaml online_store: lmdb or redis://HOST:PORT) is written;\n"
+    "without -f the platform does it (POST /materialize).\n"
+    "materialize-incremental: the same from each view's last END (its watermark).\n\n"
+    "serve: the feature server alone (POST /get-online-features, /push,\n"
+    "/materialize, /materialize-incremental, GET /health) on the home's online store,\n"
+    "with the definitions of -f or else those stored on the platform; tokens are\n"
+    "verified with the home's signing key (scopes features:read, features:write).\n\n"
+    "skew: recompute each row of a served-values file (join keys, event_timestamp,\n"
+    "one column per feature; or a serving payload log, *.jsonl) by historical\n"
+    "retrieval and report, per feature, the mismatch rate and the worst examples;\n"
+    "exit 1 when a rate is above --max-mismatch (default 0.01; --tolerance is\n"
+    "relative, default 1e-6).\n\n"
     "Exit codes: 0 done, 1 failed, 2 bad usage or bad input.\n\n"
     "Examples:\n"
     "  skiff features historical -f features/ --service fraud_detection_v3 \\\n"
@@ -250,14 +285,215 @@ out:
     return rc;
 }
 
+/* ---- online store: materialize, serve, skew ---- */
+
+static int parse_time_arg(const char *s, int64_t *out)
+{
+    struct skiff_err err = SKIFF_ERR_INIT;
+    if (skiff_time_parse(s, out, &err))
+        return cli_usage_error("features", "'%s' is not a time (RFC 3339 or epoch seconds)", s);
+    return CLI_OK;
+}
+
+static int materialize(int argc, char **argv, bool incremental)
+{
+    const char *defs = NULL, *pos[2] = {NULL, NULL}, *views[256];
+    size_t npos = 0, nviews = 0;
+    int64_t start = 0, end = 0;
+    struct skiff_err err = SKIFF_ERR_INIT;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "-f") == 0 || strcmp(a, "--filename") == 0) && i + 1 < argc)
+            defs = argv[++i];
+        else if ((strcmp(a, "-v") == 0 || strcmp(a, "--views") == 0) && i + 1 < argc &&
+                 nviews < 256)
+            views[nviews++] = argv[++i];
+        else if (a[0] != '-' && npos < 2)
+            pos[npos++] = a;
+        else
+            return cli_usage_error("features", "unexpected argument '%s'", a);
+    }
+    if (npos != (incremental ? 1u : 2u))
+        return cli_usage_error("features", incremental ? "materialize-incremental needs END"
+                                                       : "materialize needs START and END");
+    if ((!incremental && (rc = parse_time_arg(pos[0], &start))) ||
+        (rc = parse_time_arg(pos[incremental ? 0 : 1], &end)))
+        return rc;
+    if (!incremental && start >= end)
+        return cli_usage_error("features", "START must be before END");
+    if (!defs) {
+        /* the platform materializes with its own definitions and store */
+        json_t *body = json_object(), *vl = json_array();
+        char ts[48];
+        if (!body || !vl)
+            return cli_usage_error("features", "out of memory");
+        for (size_t i = 0; i < nviews; i++)
+            json_array_append_new(vl, json_string(views[i]));
+        if (!incremental)
+            json_object_set_new(body, "start_ts", json_string(skiff_time_format(start, ts, sizeof ts)));
+        json_object_set_new(body, "end_ts", json_string(skiff_time_format(end, ts, sizeof ts)));
+        json_object_set_new(body, "feature_views", nviews ? vl : json_null());
+        if (!nviews)
+            json_decref(vl);
+        rc = cli_api("POST", incremental ? "/materialize-incremental" : "/materialize", body,
+                     NULL, NULL, &err);
+        json_decref(body);
+        if (rc)
+            return cli_fail(&err);
+        printf("materialized\n");
+        return CLI_OK;
+    }
+    {
+        struct skiff_config cfg;
+        struct skiff_feat_registry *reg = NULL;
+        struct skiff_online *o = NULL;
+        struct skiff_online_materialize_opts mo = {views, nviews, incremental,
+                                                   isatty(STDERR_FILENO) &&
+                                                       !getenv("SKIFF_NO_PROGRESS"),
+                                                   stdout};
+        rc = CLI_OK;
+        if (skiff_config_load(NULL, &cfg, &err) || skiff_feat_registry_load(defs, &reg, &err) ||
+            skiff_online_open(cfg.online_store, cfg.home, &o, &err) ||
+            skiff_online_materialize(o, reg, start, end, &mo, &err))
+            rc = cli_fail(&err);
+        skiff_online_close(o);
+        skiff_feat_registry_free(reg);
+        return rc;
+    }
+}
+
+static int serve(int argc, char **argv)
+{
+    const char *defs = NULL, *listen = NULL, *home = NULL;
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_config cfg;
+    struct skiff_feat_registry *reg = NULL;
+    struct skiff_online *o = NULL;
+    struct skiff_store *store = NULL;
+    struct skiff_auth *auth = NULL;
+    struct skiff_online_server *srv = NULL;
+    struct skiff_http_server *http = NULL;
+    struct skiff_http_opts ho;
+    const struct skiff_route *routes;
+    size_t nr;
+    sigset_t sigs;
+    int sig, rc = CLI_OK;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "-f") == 0 || strcmp(a, "--filename") == 0) && i + 1 < argc)
+            defs = argv[++i];
+        else if (strcmp(a, "--listen") == 0 && i + 1 < argc)
+            listen = argv[++i];
+        else if (strcmp(a, "--home") == 0 && i + 1 < argc)
+            home = argv[++i];
+        else
+            return cli_usage_error("features", "unexpected argument '%s'", a);
+    }
+    if (skiff_config_load(home, &cfg, &err) ||
+        (listen && skiff_config_set(&cfg, "listen", listen, &err)))
+        return cli_fail(&err);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if ((defs && skiff_feat_registry_load(defs, &reg, &err)) ||
+        (!defs && skiff_store_open(cfg.store, &store, &err)) ||
+        skiff_auth_open(cfg.home, &auth, &err) ||
+        skiff_online_open(cfg.online_store, cfg.home, &o, &err) ||
+        skiff_online_server_new(o, store, reg, &srv, &err)) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    skiff_http_opts_init(&ho);
+    ho.listen = cfg.listen;
+    ho.auth = auth;
+    routes = skiff_online_routes(&nr);
+    if (skiff_http_new(&ho, &http, &err) ||
+        skiff_http_add_routes(http, routes, nr, NULL, srv, &err) ||
+        skiff_http_start(http, &err)) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    skiff_info("feature server listening on port %d (online store %s)", skiff_http_port(http),
+               cfg.online_store);
+    fprintf(stderr, "listening on port %d\n", skiff_http_port(http));
+    sigwait(&sigs, &sig);
+out:
+    skiff_http_free(http);
+    skiff_online_server_free(srv);
+    skiff_online_close(o);
+    skiff_auth_free(auth);
+    skiff_store_close(store);
+    skiff_feat_registry_free(reg);
+    return rc;
+}
+
+static int skew(int argc, char **argv)
+{
+    const char *defs = NULL, *service = NULL, *served = NULL;
+    struct skiff_feat_skew_opts o = {.max_mismatch = 0.01, .tolerance = 1e-6};
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_feat_registry *reg = NULL;
+    const struct skiff_feat_service *svc;
+    bool failed = false;
+    char *end;
+    int rc = CLI_OK;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((strcmp(a, "-f") == 0 || strcmp(a, "--filename") == 0) && val)
+            defs = argv[++i];
+        else if (strcmp(a, "--service") == 0 && val)
+            service = argv[++i];
+        else if (strcmp(a, "--served") == 0 && val)
+            served = argv[++i];
+        else if (strcmp(a, "--max-mismatch") == 0 && val) {
+            o.max_mismatch = strtod(argv[++i], &end);
+            if (*end || o.max_mismatch < 0 || o.max_mismatch > 1)
+                return cli_usage_error("features", "--max-mismatch: want a share in [0, 1]");
+        } else if (strcmp(a, "--tolerance") == 0 && val) {
+            o.tolerance = strtod(argv[++i], &end);
+            if (*end || o.tolerance < 0)
+                return cli_usage_error("features", "--tolerance: want a number >= 0");
+        } else
+            return cli_usage_error("features", "unexpected argument '%s'", a);
+    }
+    if (!defs || !service || !served)
+        return cli_usage_error("features", "skew needs -f DEFS, --service NAME and --served "
+                                           "FILE");
+    if (skiff_feat_registry_load(defs, &reg, &err))
+        return cli_fail(&err);
+    if (!(svc = skiff_feat_service_get(reg, service))) {
+        skiff_err_set(&err, SKIFF_EINVAL, "no FeatureService '%s' in '%s'", service, defs);
+        rc = cli_fail(&err);
+    } else if (skiff_feat_skew(svc, served, &o, stdout, &failed, &err)) {
+        rc = cli_fail(&err);
+    } else if (failed) {
+        rc = CLI_FAILED;
+    }
+    skiff_feat_registry_free(reg);
+    return rc;
+}
+
 int cmd_features(int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error("features", "missing subcommand (plan, apply, historical)");
+        return cli_usage_error("features", "missing subcommand (plan, apply, historical, "
+                                           "materialize, materialize-incremental, serve, skew)");
+    if (strcmp(argv[1], "materialize") == 0 || strcmp(argv[1], "materialize-incremental") == 0)
+        return materialize(argc - 1, argv + 1, strcmp(argv[1], "materialize") != 0);
+    if (strcmp(argv[1], "serve") == 0)
+        return serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "skew") == 0)
+        return skew(argc - 1, argv + 1);
     if (strcmp(argv[1], "historical") == 0)
         return historical(argc - 1, argv + 1);
     if (strcmp(argv[1], "plan") == 0 || strcmp(argv[1], "apply") == 0)
         return plan(argc - 1, argv + 1, strcmp(argv[1], "apply") == 0);
-    return cli_usage_error("features", "unknown subcommand '%s' (plan, apply, historical)",
-                           argv[1]);
+    return cli_usage_error("features", "unknown subcommand '%s' (plan, apply, historical, "
+                           "materialize, materialize-incremental, serve, skew)", argv[1]);
 }
