@@ -1,14 +1,232 @@
-/* skiff serve: placeholder while the command is being written (replaced). */
+/* skiff serve: one InferenceService alone, the container entrypoint.
+ *
+ * The same server as in `skiff up` (src/serving), given the service from a
+ * file instead of the store: load the file, validate it as `skiff apply`
+ * would, load the model (and answer a warm-up) before listening, then
+ * serve V2/V1, /healthz and /metrics until SIGINT/SIGTERM.
+ */
 #include "cli.h"
 
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-const char cmd_serve_usage[] = "Usage: skiff serve\n";
+#include "skiff/auth.h"
+#include "skiff/buf.h"
+#include "skiff/http.h"
+#include "skiff/log.h"
+#include "skiff/metrics.h"
+#include "skiff/resource.h"
+#include "skiff/serving.h"
+#include "skiff/yaml.h"
+
+const char cmd_serve_usage[] =
+    "Usage: skiff serve -f ISVC.yaml [--listen ADDR:PORT] [--model-dir DIR] [--home DIR]\n"
+    "                   [--threads N] [--access-log]\n\n"
+    "Serve one InferenceService (serving.kserve.io/v1beta1) alone: the Open Inference\n"
+    "Protocol (V2) and V1 on one port, as the platform does for every service.\n"
+    "The model is loaded and answers a warm-up request before the port opens.\n\n"
+    "Options:\n"
+    "  -f, --filename FILE  the InferenceService (its first document of that kind)\n"
+    "  --listen ADDR:PORT   where to serve (default 127.0.0.1:8080; port 0 picks one,\n"
+    "                       printed on stdout as the URL)\n"
+    "  --model-dir DIR      load the model from DIR instead of spec's storageUri (as\n"
+    "                       KServe's --model_dir=/mnt/models)\n"
+    "  --home DIR           where tokens are verified from (signing.key) and payload\n"
+    "                       logs go (payloads/); env SKIFF_HOME, default ./.skiff\n"
+    "  --threads N          HTTP worker threads (default 4)\n"
+    "  --access-log         one log line per request (off: it costs on the hot path)\n\n"
+    "Routes: POST /v2/models/NAME/infer and /v1/models/NAME:predict need a token with\n"
+    "scope serving:infer (skiff token --scope serving:infer); /v2/health/*,\n"
+    "/v2/models/NAME/ready, /healthz and /metrics are open.\n"
+    "storageUri: a path (relative to the file) or file://; models:/NAME@ALIAS,\n"
+    "models:/NAME/VERSION, runs:/ID/PATH and mlflow-artifacts:/ are fetched from the\n"
+    "platform's registry at SKIFF_URL (token in SKIFF_TOKEN_FILE) into DIR/models/.\n\n"
+    "Examples:\n"
+    "  skiff serve -f fraud-isvc.yaml --listen 0.0.0.0:8080\n"
+    "  skiff serve -f isvc.yaml --model-dir /mnt/models\n";
+
+static int h_healthz(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                     struct skiff_err *err)
+{
+    return skiff_http_reply_json(resp, 200, "{\"status\":\"ok\"}");
+}
+
+static int h_metrics(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                     struct skiff_err *err)
+{
+    struct skiff_buf b = SKIFF_BUF_INIT;
+    int rc = skiff_metrics_render(skiff_metrics_default(), &b);
+    if (rc == 0)
+        rc = skiff_http_reply(resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len);
+    skiff_buf_release(&b);
+    return rc ? skiff_err_set(err, rc, "cannot render metrics") : 0;
+}
+
+static const struct skiff_route serve_routes[] = {
+    {"GET", "/healthz", SKIFF_SCOPE_OPEN, h_healthz, 0},
+    {"GET", "/metrics", SKIFF_SCOPE_OPEN, h_metrics, 0},
+};
+
+/* The file's first InferenceService, validated, with the file's folder as
+ * its applied-from annotation (relative storageUris resolve there).
+ * *obj is a new reference. */
+static int load_isvc(const char *file, json_t **obj, struct skiff_err *err)
+{
+    struct skiff_yaml_docs *docs = NULL;
+    char dir[PATH_MAX], *slash;
+    int rc;
+
+    *obj = NULL;
+    if ((rc = skiff_yaml_load_file(file, &docs, err)))
+        return rc;
+    for (size_t i = 0; i < skiff_yaml_count(docs) && !*obj; i++) {
+        json_t *d = skiff_yaml_doc(docs, i);
+        struct skiff_validation v = {docs, i, err, NULL, 0};
+        const struct skiff_kind *k;
+        const char *kind = json_string_value(json_object_get(d, "kind"));
+
+        if (!kind || strcmp(kind, "InferenceService") != 0)
+            continue;
+        rc = skiff_resource_validate(d, &v, &k);
+        for (size_t w = 0; w < v.nwarnings; w++)
+            fprintf(stderr, "warning: %s\n", v.warnings[w]);
+        skiff_validation_release(&v);
+        if (rc)
+            goto out;
+        *obj = json_deep_copy(d);
+    }
+    if (!*obj) {
+        rc = skiff_err_set(err, SKIFF_EINVAL, "%s: no InferenceService in the file", file);
+        goto out;
+    }
+    if (!realpath(file, dir)) {
+        rc = skiff_err_sys(err, SKIFF_EIO, "cannot resolve '%s'", file);
+        goto out;
+    }
+    if ((slash = strrchr(dir, '/')))
+        *slash = '\0';
+    {
+        json_t *md = json_object_get(*obj, "metadata"), *ann = json_object_get(md, "annotations");
+        if (!json_is_object(ann)) {
+            ann = json_object();
+            json_object_set_new(md, "annotations", ann);
+        }
+        json_object_set_new(ann, SKIFF_ANNOTATION_APPLIED_FROM, json_string(dir));
+    }
+out:
+    if (rc) {
+        json_decref(*obj);
+        *obj = NULL;
+    }
+    skiff_yaml_free(docs);
+    return rc;
+}
 
 int cmd_serve(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        {"filename", required_argument, NULL, 'f'},
+        {"listen", required_argument, NULL, 'l'},
+        {"model-dir", required_argument, NULL, 'm'},
+        {"home", required_argument, NULL, 'H'},
+        {"threads", required_argument, NULL, 't'},
+        {"access-log", no_argument, NULL, 'a'},
+        {NULL, 0, NULL, 0},
+    };
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_serving_opts so = {0};
+    struct skiff_serving *srv = NULL;
+    struct skiff_http_opts ho;
+    struct skiff_http_server *http = NULL;
+    struct skiff_auth *auth = NULL;
+    const char *file = NULL, *listen = "127.0.0.1:8080", *home = NULL;
+    const struct skiff_route *rr;
+    json_t *obj = NULL;
+    sigset_t sigs;
+    size_t nr;
+    int opt, sig, rc, threads = 4;
+    bool access_log = false;
+
     if (cli_wants_help(argc, argv))
         return cli_print_usage("serve");
-    fprintf(stderr, "skiff serve: not built yet\n");
-    return CLI_FAILED;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "f:", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'f': file = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'm': so.model_dir = optarg; break;
+        case 'H': home = optarg; break;
+        case 't':
+            threads = atoi(optarg);
+            if (threads < 1 || threads > 256)
+                return cli_usage_error("serve", "--threads wants 1..256, not '%s'", optarg);
+            break;
+        case 'a': access_log = true; break;
+        default: return cli_usage_error("serve", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    if (!file)
+        return cli_usage_error("serve", "-f ISVC.yaml is required");
+    if (!home)
+        home = cli_home();
+    if ((rc = load_isvc(file, &obj, &err)))
+        return rc == SKIFF_EINVAL || rc == SKIFF_EPARSE ? (cli_fail(&err), CLI_USAGE)
+                                                        : cli_fail(&err);
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    so.home = home;
+    if ((rc = skiff_auth_open(home, &auth, &err)) ||
+        (rc = skiff_serving_open(&so, &srv, &err)) ||
+        (rc = skiff_serving_apply(srv, obj, &err)))
+        goto out;
+    skiff_http_opts_init(&ho);
+    ho.listen = listen;
+    ho.auth = auth;
+    ho.threads = (unsigned)threads;
+    ho.access_log = access_log;
+    rr = skiff_serving_routes(&nr);
+    if ((rc = skiff_http_new(&ho, &http, &err)) ||
+        (rc = skiff_http_add_routes(http, serve_routes, sizeof serve_routes / sizeof *serve_routes,
+                                    NULL, NULL, &err)) ||
+        (rc = skiff_http_add_routes(http, rr, nr, skiff_serving_errfmt, srv, &err)) ||
+        (rc = skiff_http_start(http, &err)))
+        goto out;
+    {
+        char url[300], host[256];
+        const char *colon = strrchr(listen, ':');
+        snprintf(host, sizeof host, "%.*s", (int)(colon ? colon - listen : 0), listen);
+        if (!strcmp(host, "0.0.0.0") || !host[0])
+            snprintf(host, sizeof host, "127.0.0.1");
+        snprintf(url, sizeof url, "http://%s:%d", host, skiff_http_port(http));
+        if ((rc = skiff_serving_start(srv, url, &err)))
+            goto out;
+        printf("%s\n", url);
+        fflush(stdout);
+        skiff_info("serving '%s' on %s",
+                   json_string_value(json_object_get(json_object_get(obj, "metadata"), "name")),
+                   url);
+    }
+    sigwait(&sigs, &sig);
+    skiff_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+out:
+    skiff_http_free(http);
+    skiff_serving_close(srv);
+    skiff_auth_free(auth);
+    json_decref(obj);
+    if (rc)
+        return cli_fail(&err);
+    return CLI_OK;
 }

@@ -85,6 +85,7 @@ struct skiff_http_server {
     unsigned in_flight;
 
     struct skiff_metric *m_requests, *m_duration, *m_in_flight;
+    uint64_t token_cache_id;       /* unique per server: keys its cached tokens */
 };
 
 enum phase { PHASE_HEADERS, PHASE_BODY };
@@ -296,6 +297,12 @@ int skiff_http_new(const struct skiff_http_opts *opts, struct skiff_http_server 
                                               "route", NULL, 0);
     srv->m_in_flight = skiff_metrics_gauge(m, "skiff_http_requests_in_flight",
                                            "HTTP requests being served.", NULL);
+    {
+        /* never reused, unlike the server's address: a new server (with
+         * perhaps another key) never sees an old one's cached tokens */
+        static _Atomic uint64_t next_id;
+        srv->token_cache_id = ++next_id;
+    }
     srv->state = SRV_NEW;
     *out = srv;
     srv = NULL;
@@ -646,6 +653,58 @@ static void find_route(struct request *r, const char *method, const char **allow
     r->group = other.g;
 }
 
+/* Tokens this worker thread verified lately. An Ed25519 verification costs
+ * tens of microseconds, more than a whole inference request: a client that
+ * sends the same token on every request pays it once per thread. Only a
+ * token that verified is kept, with its claims; its expiry is checked again
+ * on every hit. Per thread, so no lock; fixed size, so nothing to free. */
+#define TOKEN_CACHE_N 4
+#define TOKEN_CACHE_LEN 1024
+static _Thread_local struct {
+    uint64_t server;               /* token_cache_id; 0 = empty slot */
+    size_t len;
+    char token[TOKEN_CACHE_LEN];
+    struct skiff_auth_claims claims;
+} token_cache[TOKEN_CACHE_N];
+static _Thread_local unsigned token_cache_next;
+
+static bool verified_cached(uint64_t server, const char *tok, struct skiff_auth_claims *out)
+{
+    size_t len = strlen(tok);
+
+    for (int i = 0; i < TOKEN_CACHE_N; i++) {
+        if (token_cache[i].server != server || token_cache[i].len != len ||
+            memcmp(token_cache[i].token, tok, len) != 0)
+            continue;
+        if (token_cache[i].claims.exp <= (int64_t)time(NULL)) {
+            token_cache[i].server = 0;   /* expired: verify (and fail) afresh */
+            return false;
+        }
+        *out = token_cache[i].claims;
+        return true;
+    }
+    return false;
+}
+
+static void remember_verified(uint64_t server, const char *tok,
+                              const struct skiff_auth_claims *c)
+{
+    size_t len = strlen(tok);
+    unsigned i;
+
+    if (len >= TOKEN_CACHE_LEN)
+        return;
+    for (i = 0; i < TOKEN_CACHE_N; i++)
+        if (token_cache[i].server == server && token_cache[i].len == len &&
+            memcmp(token_cache[i].token, tok, len) == 0)
+            return;
+    i = token_cache_next++ % TOKEN_CACHE_N;
+    token_cache[i].server = server;
+    token_cache[i].len = len;
+    memcpy(token_cache[i].token, tok, len);
+    token_cache[i].claims = *c;
+}
+
 /* Bearer token and scope: 0 when the route may run, else the error and, for
  * a 401, the WWW-Authenticate challenge to send (RFC 6750). */
 static int authorize(struct request *r, struct MHD_Connection *conn, struct skiff_err *e,
@@ -671,12 +730,14 @@ static int authorize(struct request *r, struct MHD_Connection *conn, struct skif
         return skiff_err_set(e, SKIFF_EUNAUTH, "malformed bearer token");
     if (!(r->claims = skiff_arena_calloc(r->arena, 1, sizeof *r->claims)))
         return skiff_err_set(e, SKIFF_ENOMEM, "out of memory");
-    if (skiff_auth_verify(r->srv->opts.auth, tok, (int64_t)time(NULL), r->claims, e)) {
+    if (!verified_cached(r->srv->token_cache_id, tok, r->claims) &&
+        skiff_auth_verify(r->srv->opts.auth, tok, (int64_t)time(NULL), r->claims, e)) {
         r->claims = NULL;
         /* whatever the verifier's code, a token that does not verify is a 401 */
         e->code = SKIFF_EUNAUTH;
         return SKIFF_EUNAUTH;
     }
+    remember_verified(r->srv->token_cache_id, tok, r->claims);
     if (!skiff_auth_allows(r->claims, scope))
         return skiff_err_set(e, SKIFF_EFORBIDDEN, "token of '%s' lacks scope '%s'",
                              r->claims->sub, scope);
