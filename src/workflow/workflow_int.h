@@ -111,10 +111,12 @@ const char *workflow__self_exe(void);
  * folders only. SKIFF_EIO, SKIFF_EINVAL (names too long for ustar),
  * SKIFF_ETOOBIG (a file of 8 GiB or more); dst is removed on failure. */
 int workflow__tgz_pack(const char *src, const char *dst, struct skiff_err *err);
-/* Unpacks a tar+gzip made by workflow__tgz_pack at `dst`: a single file
- * becomes the file dst, a folder's tree goes under the folder dst.
- * SKIFF_EINVAL for anything else (names with "..", compressed blocks),
- * SKIFF_EIO when a file cannot be written. */
+/* Unpacks a tar+gzip (any gzip: ours, GNU tar's, a pax archive such as
+ * Argo writes) at `dst`: a single file becomes the file dst, a folder's tree
+ * goes under the folder dst. SKIFF_EINVAL for a refused archive (names with
+ * "..", truncated or corrupt gzip), SKIFF_ETOOBIG past
+ * SKIFF_ARTIFACT_MAX_UNPACKED (default 32Gi), SKIFF_EIO when a file cannot
+ * be written. */
 int workflow__tgz_unpack(const char *src, const char *dst, struct skiff_err *err);
 /* Copies the file src to dst, making dst's parent folders. */
 int workflow__copy_file(const char *src, const char *dst, struct skiff_err *err);

@@ -107,6 +107,62 @@ def test_a_file_and_a_folder_pass_between_tasks(tmp_path):
     assert (repo / out["model"]["key"]).read_bytes() == b"weights"
 
 
+COMPRESSIBLE = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: art-zip}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      dag:
+        tasks:
+          - {name: produce, template: produce}
+          - name: consume
+            template: consume
+            dependencies: [produce]
+            arguments:
+              artifacts:
+                - {name: d, from: "{{tasks.produce.outputs.artifacts.d}}"}
+    - name: produce
+      container:
+        image: x
+        command: [sh, -c, "mkdir /tmp/d && head -c 2097152 /dev/zero > /tmp/d/zeros"]
+      outputs:
+        artifacts:
+          - {name: d, path: /tmp/d}
+    - name: consume
+      inputs:
+        artifacts:
+          - {name: d, path: /tmp/in}
+      container:
+        image: x
+        command: [sh, -c, "wc -c < /tmp/in/zeros && tr -d '\\\\000' < /tmp/in/zeros | wc -c"]
+"""
+
+
+def test_archives_are_compressed_and_capped(tmp_path):
+    """2 MiB of zeros travel as a few KiB of gzip (zlib, level 1) and arrive
+    whole; SKIFF_ARTIFACT_MAX_UNPACKED below the tar size stops the
+    placing (the zip-bomb guard), failing the consumer."""
+    r, st = run_wf(tmp_path, COMPRESSIBLE)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert node(st, "consume")["outputs"]["result"].split() == ["2097152", "0"]
+    key = arts(node(st, "produce"))["d"]["key"]
+    archive = tmp_path / "home" / "artifacts" / key
+    assert archive.stat().st_size < 64 << 10, archive.stat().st_size
+    with tarfile.open(archive, "r:gz") as t:
+        assert t.extractfile("d/zeros").read() == bytes(2 << 20)
+
+    r, st = run_wf(tmp_path, COMPRESSIBLE, env={"SKIFF_ARTIFACT_MAX_UNPACKED": "1Mi"})
+    assert r.returncode != 0 and st["phase"] == "Error", st
+    cons = node(st, "consume")
+    assert cons["phase"] == "Error"
+    assert "cannot place input artifact 'd' at '/tmp/in'" in cons["message"], cons["message"]
+    assert ("it unpacks to more than 1048576 bytes, the limit SKIFF_ARTIFACT_MAX_UNPACKED sets"
+            in cons["message"]), cons["message"]
+
+
 MISSING = """
 apiVersion: argoproj.io/v1alpha1
 kind: Workflow
