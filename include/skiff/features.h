@@ -411,4 +411,11 @@ int skiff_feat_plan_check(const json_t *local, const json_t *stored, struct skif
  * skiff_store * as ctx. Static; handlers are thread-safe. */
 const struct skiff_route *skiff_feat_routes(size_t *n);
 
+struct skiff_store;
+/* Every stored Entity, DataSource, FeatureView and FeatureService of the
+ * platform, in one array (caller decrefs), for
+ * skiff_feat_registry_from_objects: what the historical API, the feature
+ * server and serving's enrichment resolve definitions from. */
+int skiff_feat_stored_objects(struct skiff_store *store, json_t **out, struct skiff_err *err);
+
 #endif

@@ -12,13 +12,17 @@
  * does not copy, docs/drift.md). The statistic functions below take values
  * already cleaned: no NaN, no inf.
  *
- * Nothing here keeps state between calls; every function is thread-safe.
+ * The statistics, the report and the datasets keep no state between calls
+ * and are thread-safe (a dataset or report object is used by one thread at
+ * a time). The DriftMonitor controller at the end is the stateful part: its
+ * own comment says how.
  */
 #ifndef SKIFF_MONITOR_H
 #define SKIFF_MONITOR_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -104,6 +108,11 @@ struct skiff_mon_column {
     size_t nref, ncur;
     const char *const *labels;   /* cat: sorted by strcmp; code i is labels[i] */
     size_t nlabels;
+    /* this column's own test and threshold (Evidently's per_column_stattest
+     * and per_column_stattest_threshold): they win over skiff_mon_opts */
+    enum skiff_mon_test test;    /* DEFAULT: the options' */
+    bool has_threshold;
+    double threshold;
 };
 
 struct skiff_mon_opts {
@@ -151,7 +160,9 @@ struct skiff_mon_report {
 
 /* Tests every column and decides dataset drift (spec 4.8): share of drifted
  * columns >= drift_share. A column empty after cleaning in either dataset is
- * SKIFF_EINVAL naming it (as Evidently). Caller frees *out with
+ * SKIFF_EINVAL naming it (as Evidently; with several failing columns, the
+ * first in order). Columns are tested on two threads (this one and one
+ * more) when there are 200k values or more. Caller frees *out with
  * skiff_mon_report_free; it borrows the columns' labels, which must outlive
  * it. */
 int skiff_mon_report_run(const struct skiff_mon_column *cols, size_t ncols,
@@ -176,5 +187,134 @@ int skiff_mon_report_json_text(const struct skiff_mon_report *r, struct skiff_bu
  * SKIFF_ENOMEM or SKIFF_ETOOBIG. */
 int skiff_mon_report_html(const struct skiff_mon_report *r, struct skiff_buf *out,
                           struct skiff_err *err);
+
+/* ---- datasets (src/monitor/data.c, columns.c, payload.c) ----
+ *
+ *   struct skiff_mon_data *ref, *cur;
+ *   skiff_mon_data_read_csv("train.csv", 0, &ref, &err);
+ *   skiff_mon_data_read_csv("today.csv", 0, &cur, &err);
+ *   skiff_mon_columns(ref, cur, NULL, 0, SKIFF_MON_SAME_COLUMNS, &set, &err);
+ *   skiff_mon_report_run(set->cols, set->n, &opts, &rep, &err);
+ *   ... skiff_mon_report_free(rep); skiff_mon_colset_free(set);
+ *   skiff_mon_data_free(cur); skiff_mon_data_free(ref);   (last: the rest borrows)
+ */
+struct skiff_mon_data;
+
+/* Reads a CSV file with a header: quoted fields ("" inside), CRLF, a UTF-8
+ * BOM; blank lines are skipped (as pandas); an empty cell and pandas'
+ * NA markers (NA, NaN, null, None, N/A, ...) are missing. Every row must
+ * have the header's number of fields (SKIFF_EPARSE with file:line). A file
+ * without data rows is SKIFF_EINVAL ("no data rows"); larger than
+ * max_bytes (0: 16 GiB) SKIFF_ETOOBIG. Read 4 MiB at a time: memory is 8
+ * bytes per cell plus the distinct labels of text columns. Caller frees
+ * *out with skiff_mon_data_free. */
+int skiff_mon_data_read_csv(const char *path, size_t max_bytes, struct skiff_mon_data **out,
+                            struct skiff_err *err);
+/* The same over text[len] (copied); `name` is used in errors. */
+int skiff_mon_data_parse_csv(const char *text, size_t len, const char *name,
+                             struct skiff_mon_data **out, struct skiff_err *err);
+
+/* Reads a payload log (include/skiff/serving.h, "payload log"): the files
+ * dir/YYYY-MM-DD.jsonl of the UTC days that meet the window, keeping the
+ * rows whose "ts" is in (from_us, to_us] (half-open, DESIGN.md); each
+ * feature becomes a column (a number, null = missing, or a string). A line
+ * that is not such an object is SKIFF_EPARSE with file:line; no row in the
+ * window is SKIFF_ENOTFOUND ("no payloads of 'x' in the window ..."). Caller
+ * frees *out with skiff_mon_data_free. */
+int skiff_mon_data_read_payloads(const char *dir, int64_t from_us, int64_t to_us,
+                                 struct skiff_mon_data **out, struct skiff_err *err);
+
+void skiff_mon_data_free(struct skiff_mon_data *d);   /* accepts NULL */
+size_t skiff_mon_data_rows(const struct skiff_mon_data *d);
+size_t skiff_mon_data_ncols(const struct skiff_mon_data *d);
+/* Column i's name, borrowed from d; NULL past the end. */
+const char *skiff_mon_data_col_name(const struct skiff_mon_data *d, size_t i);
+
+/* Columns ready for skiff_mon_report_run. */
+struct skiff_mon_colset {
+    struct skiff_mon_column *cols;
+    size_t n;
+    void **owned;   /* private: arrays freed with the set */
+    size_t nowned;
+};
+
+/* Both datasets must have the same columns (else any current-only column
+ * is ignored). */
+#define SKIFF_MON_SAME_COLUMNS 1u
+
+/* Types and codes the columns `names[nnames]` (in that order; each must be
+ * in both datasets), or with names NULL every reference column but
+ * "datetime", in Evidently's order (target, prediction, numeric by name,
+ * categorical by name). A column is numeric when every non-missing
+ * reference cell is a number; a current cell that is not is SKIFF_EPARSE
+ * naming the current file:line, column and value. target / prediction
+ * with fewer than 5 distinct numbers are categorical (Evidently's task
+ * inference). Errors name the file and column (SKIFF_EINVAL). *out borrows
+ * ref and cur (free it first); the categorical columns' codes are
+ * renumbered in place over the labels of both, so a dataset's column goes
+ * into one set only (SKIFF_EINTERNAL the second time). Free with
+ * skiff_mon_colset_free. */
+int skiff_mon_columns(struct skiff_mon_data *ref, struct skiff_mon_data *cur,
+                      const char *const *names, size_t nnames, unsigned flags,
+                      struct skiff_mon_colset **out, struct skiff_err *err);
+void skiff_mon_colset_free(struct skiff_mon_colset *s);   /* accepts NULL */
+
+/* ---- the DriftMonitor controller of `skiff up` (src/monitor/controller.c) ----
+ *
+ * For each DriftMonitor (skiff.dev/v1, docs/drift.md): on its cron
+ * `schedule` (skiff_workflow_cron_next, checked every 500 ms against
+ * status.lastScheduledTime) or when asked, reads the reference (a model
+ * version's reference/sample.csv, or a file) and the current data (the
+ * InferenceService's payload log over `window`, or a file), runs the
+ * report, keeps the run (table monitor_runs) and its JSON and HTML (blob
+ * drift/<monitor>/<id>.{json,html}), and writes status: lastRun,
+ * lastRunId, lastRunPhase, message, datasetDrift, shareOfDriftedColumns,
+ * driftingSince, alertedFor/lastAlert, retrainWorkflow/retrainFor. When a
+ * drift episode starts it POSTs a Slack-compatible message to
+ * spec.alert.webhook once; when drift has held for spec.retrain.after it
+ * creates one Workflow from spec.retrain.workflowTemplate. Metrics:
+ * skiff_drift_share{monitor,model}, skiff_drift_score{monitor,feature},
+ * skiff_drift_detected{monitor}, skiff_drift_runs_total{monitor,result},
+ * skiff_drift_alerts_total, skiff_drift_retrains_total. */
+struct skiff_store;
+struct skiff_blob;
+struct skiff_tracking;
+struct skiff_route;
+struct skiff_mon_controller;
+
+struct skiff_mon_controller_opts {
+    struct skiff_store *store;        /* borrowed; outlives the controller */
+    struct skiff_blob *blob;          /* reports; borrowed */
+    struct skiff_tracking *tracking;  /* resolves models:/ URIs; borrowed, may be NULL */
+    const char *home;                 /* SKIFF_HOME: payloads/, relative paths (copied) */
+};
+
+/* Migrates the module's table and makes the controller (no thread yet), so
+ * that its routes can be registered first. Free with
+ * skiff_mon_controller_close. Store errors, SKIFF_ENOMEM. */
+int skiff_mon_controller_open(const struct skiff_mon_controller_opts *o,
+                              struct skiff_mon_controller **out, struct skiff_err *err);
+/* Starts the scheduler thread; `url` (copied) is the platform URL the
+ * alert's report link starts with. SKIFF_EIO. Call once. */
+int skiff_mon_controller_start(struct skiff_mon_controller *c, const char *url,
+                               struct skiff_err *err);
+/* Stops the thread (after the run in progress) and frees c. Accepts NULL. */
+void skiff_mon_controller_close(struct skiff_mon_controller *c);
+
+/* Runs monitor `name` now (`trigger` is recorded: "manual", "schedule").
+ * A run whose data cannot be read is recorded as Failed with the message
+ * and is not an error of this call. *out (may be NULL) receives the run
+ * (caller json_decref's it). SKIFF_ENOTFOUND for an unknown monitor, store
+ * errors. Thread-safe: runs are serialised. */
+int skiff_mon_controller_run(struct skiff_mon_controller *c, const char *name,
+                             const char *trigger, json_t **out, struct skiff_err *err);
+
+/* The routes, registered with the controller as ctx (static table):
+ *   POST /api/v1/driftmonitors/{name}/run                   (monitor:write)
+ *   GET  /api/v1/driftmonitors/{name}/runs                  (monitor:read) newest first
+ *   GET  /api/v1/driftmonitors/{name}/runs/{id}             (monitor:read)
+ *   GET  /api/v1/driftmonitors/{name}/runs/{id}/report      (monitor:read) HTML
+ *   GET  /api/v1/driftmonitors/{name}/runs/{id}/report.json (monitor:read) */
+const struct skiff_route *skiff_mon_routes(size_t *n);
 
 #endif

@@ -1,8 +1,10 @@
 /* skiff up: the platform process.
  *
  * Start-up order: home folder (0700) and its lock (one `skiff up` per home),
- * config, store, blob store, token issuer and admin token, HTTP server;
- * then wait for SIGINT/SIGTERM. Shutdown runs the same list backwards:
+ * config, store, blob store, token issuer and admin token, tracking, the
+ * controllers (workflows, drift monitors, InferenceServices) and the online
+ * store, their routes on one HTTP server, the endpoint file, then the
+ * controllers' threads; then wait for SIGINT/SIGTERM. Shutdown runs the same list backwards:
  * stop accepting, let in-flight requests finish, close the store.
  */
 #include "cli.h"
@@ -26,7 +28,10 @@
 #include "skiff/http.h"
 #include "skiff/log.h"
 #include "skiff/metrics.h"
+#include "skiff/monitor.h"
+#include "skiff/online.h"
 #include "skiff/resource.h"
+#include "skiff/serving.h"
 #include "skiff/store.h"
 #include "skiff/time.h"
 #include "skiff/tracking.h"
@@ -58,6 +63,10 @@ struct platform {
     struct skiff_http_server *http;
     struct skiff_tracking *tracking;
     struct skiff_workflow_controller *workflows;
+    struct skiff_online *online;                  /* online feature store (LMDB | Redis) */
+    struct skiff_online_server *feature_server;   /* its Feast-compatible routes */
+    struct skiff_mon_controller *monitors;   /* DriftMonitor controller + routes */
+    struct skiff_serving *serving;  /* InferenceService controller + V2/V1 routes */
     int lock_fd;
     bool locked;    /* this process holds up.lock: the endpoint file is ours */
 };
@@ -175,16 +184,19 @@ static int write_endpoint(struct platform *p, struct skiff_err *err)
     return skiff_auth_write_token_file(path, url, err);
 }
 
-/* The workflow controller's threads, once the URL its steps call back is
- * known (the endpoint file just written). */
-static int start_workflows(struct platform *p, struct skiff_err *err)
+/* The controllers' threads, once the URL they hand out is known (the
+ * endpoint file just written): steps call it back, drift alerts link their
+ * reports under it, InferenceServices report it as status.url. */
+static int start_controllers(struct platform *p, struct skiff_err *err)
 {
     char path[4200], *url = NULL;
     int rc;
 
     snprintf(path, sizeof path, "%s/endpoint", p->cfg.home);
-    if ((rc = skiff_auth_read_token_file(path, &url, err)) == 0)
-        rc = skiff_workflow_controller_start(p->workflows, url, err);
+    if ((rc = skiff_auth_read_token_file(path, &url, err)) == 0 &&
+        (rc = skiff_workflow_controller_start(p->workflows, url, err)) == 0 &&
+        (rc = skiff_mon_controller_start(p->monitors, url, err)) == 0)
+        rc = skiff_serving_start(p->serving, url, err);
     free(url);
     return rc;
 }
@@ -205,7 +217,8 @@ static int start(struct platform *p, struct skiff_err *err)
         return rc;
     {
         struct skiff_workflow_controller_opts wo = {p->store, p->auth, p->cfg.home,
-                                                    p->cfg.token_ttl_s};
+                                                    p->cfg.token_ttl_s, p->cfg.artifacts,
+                                                    p->cfg.pools};
         if ((rc = skiff_workflow_controller_open(&wo, &p->workflows, err)))
             return rc;
     }
@@ -222,16 +235,37 @@ static int start(struct platform *p, struct skiff_err *err)
     rr = skiff_feat_routes(&nr);
     if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)))
         return rc;
+    if ((rc = skiff_online_open(p->cfg.online_store, p->cfg.home, &p->online, err)) ||
+        (rc = skiff_online_server_new(p->online, p->store, NULL, &p->feature_server, err)))
+        return rc;
+    rr = skiff_online_routes(&nr);
+    if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->feature_server, err)))
+        return rc;
     rr = skiff_workflow_routes(&nr);
     if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->workflows, err)))
         return rc;
+    {
+        struct skiff_mon_controller_opts mo = {p->store, p->blob, p->tracking, p->cfg.home};
+        if ((rc = skiff_mon_controller_open(&mo, &p->monitors, err)))
+            return rc;
+        rr = skiff_mon_routes(&nr);
+        if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->monitors, err)))
+            return rc;
+    }
+    {
+        struct skiff_serving_opts so = {.home = p->cfg.home, .store = p->store,
+                                        .tracking = p->tracking, .online = p->online};
+        if ((rc = skiff_serving_open(&so, &p->serving, err)))
+            return rc;
+        rr = skiff_serving_routes(&nr);
+        if ((rc = skiff_http_add_routes(p->http, rr, nr, skiff_serving_errfmt, p->serving, err)))
+            return rc;
+    }
     rr = skiff_tracking_routes(&nr);
     if ((rc = skiff_http_add_routes(p->http, rr, nr, skiff_tracking_errfmt, p->tracking, err)) ||
         (rc = skiff_http_start(p->http, err)))
         return rc;
-    if ((rc = write_endpoint(p, err)) || (rc = start_workflows(p, err)))
-        return rc;
-    return 0;
+    return (rc = write_endpoint(p, err)) ? rc : start_controllers(p, err);
 }
 
 static void stop(struct platform *p)
@@ -242,6 +276,14 @@ static void stop(struct platform *p)
     /* after the server: its workflow routes use the controller */
     skiff_workflow_controller_close(p->workflows);
     p->workflows = NULL;
+    skiff_mon_controller_close(p->monitors);   /* after the server: its routes use it */
+    p->monitors = NULL;
+    skiff_serving_close(p->serving);   /* after the server: its routes use it */
+    p->serving = NULL;
+    skiff_online_server_free(p->feature_server);   /* after the server: its routes use it */
+    p->feature_server = NULL;
+    skiff_online_close(p->online);
+    p->online = NULL;
     skiff_tracking_close(p->tracking);
     skiff_store_close(p->store);
     skiff_blob_close(p->blob);

@@ -36,8 +36,7 @@
 #define MAX_BODY (64u << 20)
 #define MAX_ROWS 10000000u
 
-/* Every stored object of the four kinds, in one array. */
-static int stored_objects(struct skiff_store *store, json_t **out, struct skiff_err *err)
+int skiff_feat_stored_objects(struct skiff_store *store, json_t **out, struct skiff_err *err)
 {
     static const char *const kinds[] = {"Entity", "DataSource", "FeatureView", "FeatureService"};
     json_t *all = json_array();
@@ -230,7 +229,7 @@ static int h_historical(struct skiff_http_req *req, struct skiff_http_resp *resp
     /* stored relative paths resolve against the platform's working folder */
     if (!getcwd(cwd, sizeof cwd))
         snprintf(cwd, sizeof cwd, ".");
-    if ((rc = stored_objects(store, &objs, err)) ||
+    if ((rc = skiff_feat_stored_objects(store, &objs, err)) ||
         (rc = skiff_feat_registry_from_objects(objs, cwd, &reg, err)))
         goto out;
     if (!(svc = skiff_feat_service_get(reg, name))) {

@@ -75,33 +75,6 @@ void skiff_online_server_free(struct skiff_online_server *s)
     free(s);
 }
 
-static int stored_objects(struct skiff_store *store, json_t **out, struct skiff_err *err)
-{
-    static const char *const kinds[] = {"Entity", "DataSource", "FeatureView", "FeatureService"};
-    json_t *all = json_array();
-    int rc = 0;
-
-    if (!all)
-        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds && rc == 0; i++) {
-        const struct skiff_kind *k = skiff_kind_lookup(kinds[i]);
-        json_t *list = NULL;
-        if (!k) {
-            rc = skiff_err_set(err, SKIFF_EINTERNAL, "kind '%s' is not registered", kinds[i]);
-            break;
-        }
-        if ((rc = skiff_resource_list(store, k, &list, err)) == 0 &&
-            json_array_extend(all, list) != 0)
-            rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
-        json_decref(list);
-    }
-    if (rc)
-        json_decref(all);
-    else
-        *out = all;
-    return rc;
-}
-
 /* The registry to use for one request; *held is released with cached_put
  * under the lock (release_registry). */
 int online__registry_acquire(struct skiff_online_server *s, const struct skiff_feat_registry **r,
@@ -128,7 +101,7 @@ int online__registry_acquire(struct skiff_online_server *s, const struct skiff_f
     /* (re)load outside the lock; two threads may both load: the later wins */
     if (!(c = calloc(1, sizeof *c)))
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
-    if ((rc = stored_objects(s->store, &c->objs, err)) ||
+    if ((rc = skiff_feat_stored_objects(s->store, &c->objs, err)) ||
         (rc = skiff_feat_registry_from_objects(c->objs, s->base_dir, &c->reg, err))) {
         json_decref(c->objs);
         free(c);

@@ -84,7 +84,7 @@ static const char *const feature_service_fields[] = {
 };
 static const char *const drift_monitor_fields[] = {
     "featureView", "featureService", "columns", "reference", "current", "schedule", "stattest",
-    "stattestThreshold", "driftShare", "alert", "retrain", "description", NULL,
+    "stattestThreshold", "perColumn", "driftShare", "alert", "retrain", "description", NULL,
 };
 static const char *const service_account_fields[] = {
     "roles", "description", NULL,

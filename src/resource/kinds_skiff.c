@@ -13,8 +13,9 @@
  *                   at least one; docs/features.md)
  *   FeatureService  features: [<view> | "<view>:<feature>" |
  *                   {view (or featureView), features: [...]}]
- *   DriftMonitor    featureView | featureService, stattest, stattestThreshold,
- *                   driftShare, schedule, columns, reference, current, alert, retrain
+ *   DriftMonitor    reference: {model | path}, current: {inferenceService,
+ *                   window | path}, columns, stattest, stattestThreshold,
+ *                   perColumn, driftShare, schedule, alert, retrain
  *   ServiceAccount  roles: [<Role>]        (spec optional)
  *   Role            scopes: ["features:read", "models:*", ...]
  *
@@ -25,6 +26,7 @@
 #include "resource_int.h"
 
 #include "skiff/err.h"
+#include "skiff/time.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -289,29 +291,55 @@ int resource__validate_feature_service(const json_t *obj, struct skiff_validatio
     return check_common(spec, v);
 }
 
+/* A duration field ("24h", "2s") when present. */
+static int check_duration(struct skiff_validation *v, const json_t *parent, const char *ptr,
+                          const char *key)
+{
+    char p[RESOURCE__PTR_MAX];
+    const json_t *d;
+    int64_t us;
+    int rc;
+    if ((rc = resource__field(v, parent, ptr, key, RT_STRING, RF_NONEMPTY, &d)))
+        return rc;
+    if (d && (skiff_duration_parse(json_string_value(d), &us, NULL) != 0 || us <= 0))
+        return skiff_validation_fail(v, resource__ptr(p, ptr, key), SKIFF_EINVAL,
+                                     "\"%s\" is not a duration such as \"24h\", \"30m\" or "
+                                     "\"90s\"", json_string_value(d));
+    return 0;
+}
+
+/* DriftMonitor (docs/drift.md): what the controller in src/monitor reads.
+ *   reference: {model: "models:/NAME@ALIAS"} | {path: FILE}
+ *   current:   {inferenceService: NAME, window: 24h} | {path: FILE}
+ *   columns, stattest, stattestThreshold, perColumn: {col: {stattest,
+ *   stattestThreshold}}, driftShare, schedule (cron),
+ *   alert: {webhook: URL}, retrain: {workflowTemplate, after, parameters} */
 int resource__validate_drift_monitor(const json_t *obj, struct skiff_validation *v)
 {
-    const json_t *spec = json_object_get(obj, "spec"), *fv, *fs, *share, *thr, *alert;
+    char p[RESOURCE__PTR_MAX], tp[RESOURCE__PTR_MAX];
+    const json_t *spec = json_object_get(obj, "spec"), *share, *thr, *alert, *ref, *cur, *re;
+    const json_t *per, *pc, *model, *isvc, *hook = NULL;
+    const char *key;
     int rc;
 
-    if ((rc = resource__field(v, spec, "/spec", "featureView", RT_STRING, RF_NONEMPTY, &fv)) ||
-        (rc = resource__field(v, spec, "/spec", "featureService", RT_STRING, RF_NONEMPTY, &fs)))
-        return rc;
-    if (!fv && !fs)
-        return skiff_validation_fail(v, "/spec/featureView", SKIFF_EINVAL,
-                                     "missing required field (featureView, or featureService: "
-                                     "what to watch)");
-    if ((rc = resource__enum(v, spec, "/spec", "stattest", stattests)) ||
+    /* the optional fields' shapes first, then what a run cannot do without */
+    if ((rc = resource__field(v, spec, "/spec", "featureView", RT_STRING, RF_NONEMPTY, NULL)) ||
+        (rc = resource__field(v, spec, "/spec", "featureService", RT_STRING, RF_NONEMPTY, NULL)) ||
+        (rc = resource__enum(v, spec, "/spec", "stattest", stattests)) ||
         (rc = resource__field(v, spec, "/spec", "stattestThreshold", RT_NUMBER, 0, &thr)) ||
         (rc = resource__field(v, spec, "/spec", "driftShare", RT_NUMBER, 0, &share)) ||
         (rc = resource__field(v, spec, "/spec", "schedule", RT_STRING, RF_NONEMPTY, NULL)) ||
         (rc = resource__string_list(v, spec, "/spec", "columns", 0)) ||
-        (rc = resource__field(v, spec, "/spec", "reference", RT_OBJECT, 0, NULL)) ||
-        (rc = resource__field(v, spec, "/spec", "current", RT_OBJECT, 0, NULL)) ||
-        (rc = resource__field(v, spec, "/spec", "retrain", RT_OBJECT, 0, NULL)) ||
+        (rc = resource__field(v, spec, "/spec", "perColumn", RT_OBJECT, 0, &per)) ||
+        (rc = resource__field(v, spec, "/spec", "retrain", RT_OBJECT, 0, &re)) ||
         (rc = resource__field(v, spec, "/spec", "alert", RT_OBJECT, 0, &alert)) ||
-        (rc = resource__field(v, alert, "/spec/alert", "webhook", RT_STRING, RF_NONEMPTY, NULL)))
+        (alert && (rc = resource__field(v, alert, "/spec/alert", "webhook", RT_STRING,
+                                        RF_REQUIRED | RF_NONEMPTY, &hook))))
         return rc;
+    if (hook && strncmp(json_string_value(hook), "http://", 7) != 0 &&
+        strncmp(json_string_value(hook), "https://", 8) != 0)
+        return skiff_validation_fail(v, "/spec/alert/webhook", SKIFF_EINVAL,
+                                     "a webhook is an http:// or https:// URL");
     if (thr && json_number_value(thr) < 0)
         return skiff_validation_fail(v, "/spec/stattestThreshold", SKIFF_EINVAL,
                                      "must not be negative");
@@ -319,6 +347,62 @@ int resource__validate_drift_monitor(const json_t *obj, struct skiff_validation 
     if (share && (json_number_value(share) <= 0 || json_number_value(share) > 1))
         return skiff_validation_fail(v, "/spec/driftShare", SKIFF_EINVAL,
                                      "must be in (0, 1], e.g. 0.3 for 30%% of the columns");
+    json_object_foreach((json_t *)per, key, pc) {
+        const json_t *t;
+        resource__ptr(p, "/spec/perColumn", key);
+        if (!json_is_object(pc))
+            return skiff_validation_fail(v, p, SKIFF_EINVAL,
+                                         "an object with stattest and/or stattestThreshold");
+        if ((rc = resource__enum(v, pc, p, "stattest", stattests)) ||
+            (rc = resource__field(v, pc, p, "stattestThreshold", RT_NUMBER, 0, &t)))
+            return rc;
+        if (t && json_number_value(t) < 0)
+            return skiff_validation_fail(v, resource__ptr(tp, p, "stattestThreshold"),
+                                         SKIFF_EINVAL, "must not be negative");
+    }
+    if (re && ((rc = resource__field(v, re, "/spec/retrain", "workflowTemplate", RT_STRING,
+                                     RF_REQUIRED | RF_NONEMPTY, NULL)) ||
+               (rc = check_duration(v, re, "/spec/retrain", "after")) ||
+               (rc = resource__string_map(v, re, "/spec/retrain", "parameters"))))
+        return rc;
+
+    /* A monitor of a feature view or service alone (the first form of this
+     * kind) stays valid, so that files written for it still apply; the
+     * controller does not read feature-store data yet and records each of
+     * its runs as failed, saying what to add. */
+    if (!json_object_get(spec, "reference") && !json_object_get(spec, "current")) {
+        if (!json_object_get(spec, "featureView") && !json_object_get(spec, "featureService"))
+            return skiff_validation_fail(v, "/spec/featureView", SKIFF_EINVAL,
+                                         "missing required field (featureView, or "
+                                         "featureService: what to watch)");
+        return 0;
+    }
+    if ((rc = resource__field(v, spec, "/spec", "reference", RT_OBJECT, RF_REQUIRED, &ref)) ||
+        (rc = resource__field(v, ref, "/spec/reference", "model", RT_STRING, RF_NONEMPTY,
+                              &model)) ||
+        (rc = resource__field(v, ref, "/spec/reference", "path", RT_STRING, RF_NONEMPTY, NULL)))
+        return rc;
+    if (!model && !json_object_get(ref, "path"))
+        return skiff_validation_fail(v, "/spec/reference", SKIFF_EINVAL,
+                                     "needs model (\"models:/NAME@ALIAS\", whose training "
+                                     "sample is the reference) or path (a CSV file)");
+    if (model && strncmp(json_string_value(model), "models:/", 8) != 0)
+        return skiff_validation_fail(v, "/spec/reference/model", SKIFF_EINVAL,
+                                     "a model URI is \"models:/NAME@ALIAS\" or "
+                                     "\"models:/NAME/VERSION\"");
+    if ((rc = resource__field(v, spec, "/spec", "current", RT_OBJECT, RF_REQUIRED, &cur)) ||
+        (rc = resource__field(v, cur, "/spec/current", "inferenceService", RT_STRING,
+                              RF_NONEMPTY, &isvc)) ||
+        (rc = resource__field(v, cur, "/spec/current", "path", RT_STRING, RF_NONEMPTY, NULL)) ||
+        (rc = check_duration(v, cur, "/spec/current", "window")))
+        return rc;
+    if (!isvc && !json_object_get(cur, "path"))
+        return skiff_validation_fail(v, "/spec/current", SKIFF_EINVAL,
+                                     "needs inferenceService (its payload log over window) or "
+                                     "path (a CSV file)");
+    if (isvc && strpbrk(json_string_value(isvc), "/\\"))
+        return skiff_validation_fail(v, "/spec/current/inferenceService", SKIFF_EINVAL,
+                                     "an InferenceService name has no '/'");
     return 0;
 }
 

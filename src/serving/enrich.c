@@ -47,25 +47,6 @@ void serving__enrich_free(struct serving__enrich *e)
     }
 }
 
-/* Every stored Entity, DataSource, FeatureView and FeatureService. */
-static json_t *feature_objects(struct skiff_serving *s, struct skiff_err *err)
-{
-    static const char *const kinds[] = {"Entity", "DataSource", "FeatureView", "FeatureService"};
-    json_t *all = json_array();
-
-    for (size_t i = 0; all && i < sizeof kinds / sizeof *kinds; i++) {
-        const struct skiff_kind *k = skiff_kind_lookup(kinds[i]);
-        json_t *objs = NULL;
-        if (!k || skiff_resource_list(s->store, k, &objs, err) != 0) {
-            json_decref(all);
-            return NULL;
-        }
-        json_array_extend(all, objs);
-        json_decref(objs);
-    }
-    return all;
-}
-
 void serving__enrich_configure(struct skiff_serving *s, struct serving__svc *svc,
                                const json_t *obj)
 {
@@ -110,8 +91,9 @@ void serving__enrich_configure(struct skiff_serving *s, struct serving__svc *svc
     snprintf(en->service, sizeof en->service, "%s", name);
     snprintf(en->key, sizeof en->key, "%s", key);
     en->reject = reject;
-    objs = feature_objects(s, &e);
-    if (!objs || skiff_feat_registry_from_objects(objs, NULL, &en->reg, &e) != 0 ||
+    objs = NULL;
+    if (skiff_feat_stored_objects(s->store, &objs, &e) != 0 ||
+        skiff_feat_registry_from_objects(objs, NULL, &en->reg, &e) != 0 ||
         !(en->fsvc = skiff_feat_service_get(en->reg, name))) {
         snprintf(svc->enrich_problem, sizeof svc->enrich_problem, "FeatureService '%s': %s",
                  name, e.msg[0] ? e.msg : "not found");

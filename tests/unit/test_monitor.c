@@ -140,26 +140,42 @@ static void test_defaults_and_rules(void **state)
     assert_true(skiff_mon_test_default_threshold(SKIFF_MON_TEST_JENSENSHANNON) == 0.1);
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static void test_radix_sort(void **state)
 {
-    /* signs, zeros of both signs, subnormals, huge values, duplicates */
-    double x[2000], *s = NULL;
+    /* signs, zeros of both signs, subnormals, huge values, duplicates; past
+     * 4096 values the radix sort runs, below it qsort: same order */
+    enum { N = 20000 };
+    double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y), *s = NULL;
     struct skiff_err err = SKIFF_ERR_INIT;
     uint64_t st = 42;
 
-    for (int i = 0; i < 2000; i++) {
+    for (int i = 0; i < N; i++) {
         st = st * 6364136223846793005ull + 1442695040888963407ull;
         x[i] = ((double)(st >> 11) / 9007199254740992.0 - 0.5) * pow(10, (int)(st % 40) - 20);
     }
     x[0] = -0.0, x[1] = 0.0, x[2] = 5e-324, x[3] = -1e308, x[4] = 1e308, x[5] = x[6];
-    assert_int_equal(monitor__sorted(x, 2000, &s, &err), 0);
-    for (int i = 1; i < 2000; i++)
-        assert_true(s[i - 1] <= s[i]);
-    assert_true(s[0] == -1e308 && s[1999] == 1e308);
-    assert_int_equal(monitor__distinct(s, 2000), 1998);   /* -0 == 0, x[5] == x[6] */
+    memcpy(y, x, N * sizeof *y);
+    qsort(y, N, sizeof *y, cmp_dbl);
+    for (int n = 2000; n <= N; n += N - 2000) {
+        assert_int_equal(monitor__sorted(x, (size_t)n, &s, &err), 0);
+        for (int i = 1; i < n; i++)
+            assert_true(s[i - 1] <= s[i]);
+        free(s);
+    }
+    assert_int_equal(monitor__sorted(x, N, &s, &err), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(s[i] == y[i]);
+    assert_true(s[0] == -1e308 && s[N - 1] == 1e308);
+    assert_int_equal(monitor__distinct(s, N), N - 2);   /* -0 == 0, x[5] == x[6] */
     free(s);
     assert_int_equal(monitor__sorted(x, 0, &s, &err), 0);
-    free(s);
+    free(s), free(x), free(y);
 }
 
 static void test_empty_sample(void **state)
@@ -186,8 +202,10 @@ static void test_report(void **state)
         cr[i] = i % 2, cc[i] = i % 3;
     }
     nr[3] = NAN, nr[4] = INFINITY, nc[7] = -INFINITY;
-    cols[0] = (struct skiff_mon_column){"x", SKIFF_MON_NUM, nr, nc, 200, 200, NULL, 0};
-    cols[1] = (struct skiff_mon_column){"c", SKIFF_MON_CAT, cr, cc, 200, 200, labels, 3};
+    cols[0] = (struct skiff_mon_column){"x", SKIFF_MON_NUM, nr, nc, 200, 200, NULL, 0,
+                                        SKIFF_MON_TEST_DEFAULT, false, 0};
+    cols[1] = (struct skiff_mon_column){"c", SKIFF_MON_CAT, cr, cc, 200, 200, labels, 3,
+                                        SKIFF_MON_TEST_DEFAULT, false, 0};
     assert_int_equal(skiff_mon_report_run(cols, 2, &o, &rep, &err), 0);
     assert_int_equal(rep->cols[0].test, SKIFF_MON_TEST_KS);
     assert_false(rep->cols[0].drift);
@@ -248,7 +266,8 @@ static void test_report(void **state)
 static void test_report_empty_column(void **state)
 {
     double r[3] = {NAN, INFINITY, NAN}, c[2] = {1, 2};
-    struct skiff_mon_column col = {"gone", SKIFF_MON_NUM, r, c, 3, 2, NULL, 0};
+    struct skiff_mon_column col = {"gone", SKIFF_MON_NUM, r, c, 3, 2, NULL, 0,
+                                   SKIFF_MON_TEST_DEFAULT, false, 0};
     struct skiff_mon_opts o = SKIFF_MON_OPTS_INIT;
     struct skiff_mon_report *rep = NULL;
     struct skiff_err err = SKIFF_ERR_INIT;
