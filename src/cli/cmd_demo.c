@@ -32,13 +32,18 @@ const char cmd_demo_usage[] =
     "Usage: skiff demo [--home DIR] [--users N] [--days D] [--auc-threshold X]\n"
     "                  [--keep-running]\n\n"
     "The fraud platform of examples/fraud end to end, in a fresh home: generates\n"
-    "synthetic transactions (the last two days drifted), starts the platform,\n"
-    "applies the feature definitions, runs the training pipeline (validate-data,\n"
-    "engineer-features, train, evaluate, and register only when the AUC is above\n"
-    "the bar) with live progress, deploys the InferenceService and the drift\n"
-    "monitor for the registered model, and ends with a summary: model version\n"
-    "and AUC, where the logs and the platform are. The platform is stopped at\n"
-    "the end unless --keep-running.\n\n"
+    "synthetic transactions up to now (the last two days drifted), starts the\n"
+    "platform, applies the feature definitions and materializes the online store,\n"
+    "runs the training pipeline (validate-data, engineer-features, train,\n"
+    "evaluate, and register only when the AUC is above the bar) with live\n"
+    "progress, deploys the InferenceService and the drift monitor, scores the\n"
+    "users who paid in the last hour by user_id through the V2 protocol, sends\n"
+    "10% of 500 requests to a canary of a second model version and promotes or\n"
+    "rolls it back, runs the drift monitor over the served (drifted) traffic and\n"
+    "saves its HTML report (HOME/drift-report.html), and ends with a\n"
+    "summary: model version and AUC, the serving URL and a curl that scores a\n"
+    "user, the canary's split and verdict, the drift verdict and the report. The\n"
+    "platform is stopped at the end unless --keep-running.\n\n"
     "Options:\n"
     "  --home DIR          the platform home, empty or absent, not under /tmp\n"
     "                      (pipeline steps have a private /tmp); default a new\n"
@@ -73,13 +78,20 @@ static int st_features(struct demo *d, struct skiff_err *err);
 static int st_deploy(struct demo *d, struct skiff_err *err);
 
 static const struct stage stages[] = {
-    {"data", "synthetic transactions, the last days drifted", st_data},
+    {"data", "synthetic transactions up to now, the last days drifted", st_data},
     {"platform", "skiff up in the demo's home", st_platform},
     {"features", "apply features.yaml (the seven features, fraud_features)", st_features},
+    {"online", "materialize the features into the online store", demo__online},
     {"pipeline", "validate -> features -> train -> evaluate -> register if AUC > bar",
      demo__pipeline},
     {"deploy", "apply inferenceservice.yaml, drift-monitor.yaml and the retraining template",
      st_deploy},
+    {"serve", "score recent payers by user_id alone (V2 infer, features from the online store)",
+     demo__serve},
+    {"canary", "a second model version at 10% of 500 requests, then promote or roll back",
+     demo__canary},
+    {"drift", "score the payers again, run the drift monitor on the payload log, save its report",
+     demo__drift},
 };
 #define NSTAGES (sizeof stages / sizeof *stages)
 
@@ -95,10 +107,16 @@ static int st_data(struct demo *d, struct skiff_err *err)
 {
     char users[16], days[16], drift[16], log[DEMO_PATH_MAX + 32], labels[DEMO_PATH_MAX + 32],
         train[DEMO_PATH_MAX + 32], holdout[DEMO_PATH_MAX + 32], tx[DEMO_PATH_MAX + 32];
+    char start[40];
     char *argv[] = {"datagen", "fraud", "--users", users, "--days", days, "--drift-from", drift,
-                    "--seed", "42", "-o", d->data, NULL};
+                    "--seed", "42", "--start", start, "-o", d->data, NULL};
     int rc;
 
+    /* the data ends now (to the minute): serving reads the online store as
+     * of the wall clock, so only recent data has fresh features */
+    d->end_us = skiff_time_now_us() / (60 * 1000000LL) * (60 * 1000000LL);
+    d->start_us = d->end_us - (int64_t)d->days * 86400LL * 1000000LL;
+    skiff_time_format(d->start_us, start, sizeof start);
     snprintf(users, sizeof users, "%u", d->users);
     snprintf(days, sizeof days, "%u", d->days);
     snprintf(drift, sizeof drift, "%d", d->drift_from);
@@ -115,8 +133,8 @@ static int st_data(struct demo *d, struct skiff_err *err)
     /* the model learns from the days before the drift and is judged on the
      * last HOLDOUT_DAYS of them; the drifted days are what serving sees
      * later, so the drift monitor has something to find */
-    if (demo__labels_split(labels, train, holdout, d->drift_from - HOLDOUT_DAYS, HOLDOUT_DAYS,
-                           d->label_rows, err))
+    if (demo__labels_split(labels, train, holdout, d->start_us, d->drift_from - HOLDOUT_DAYS,
+                           HOLDOUT_DAYS, d->label_rows, err))
         return err->code;
     return 0;
 }
@@ -190,28 +208,6 @@ static int apply_retrain_template(struct demo *d, struct skiff_err *err)
     return rc ? skiff_err_prefix(err, "WorkflowTemplate %s", RETRAIN_TEMPLATE) : 0;
 }
 
-/* Waits up to `secs` for the InferenceService's status.url (the serving
- * controller loads the champion model); fills d->serving_url, or leaves it
- * empty (the summary then says it does not serve yet). */
-static void wait_serving(struct demo *d, int secs)
-{
-    int64_t deadline = skiff_time_mono_us() + secs * 1000000LL;
-    while (!demo__stop && skiff_time_mono_us() < deadline) {
-        struct skiff_err e = SKIFF_ERR_INIT;
-        struct timespec ts = {0, 100 * 1000000L};
-        json_t *isvc = NULL;
-        if (cli_api("GET", "/api/v1/inferenceservices/fraud-detector", NULL, &isvc, NULL,
-                    &e) == 0 && *demo__str(json_object_get(isvc, "status"), "url")) {
-            snprintf(d->serving_url, sizeof d->serving_url, "%s",
-                     demo__str(json_object_get(isvc, "status"), "url"));
-            json_decref(isvc);
-            return;
-        }
-        json_decref(isvc);
-        nanosleep(&ts, NULL);
-    }
-}
-
 static int st_deploy(struct demo *d, struct skiff_err *err)
 {
     static const char *const files[] = {"inferenceservice.yaml", "drift-monitor.yaml", NULL};
@@ -220,7 +216,6 @@ static int st_deploy(struct demo *d, struct skiff_err *err)
     if (apply_retrain_template(d, err) || apply(d, "apply-deploy.log", files, err))
         return err->code;
     d->deployed = true;
-    wait_serving(d, 15);
     return 0;
 }
 
@@ -240,17 +235,30 @@ static void summary(struct demo *d, int64_t t0)
     if (*d->workflow)
         printf("  pipeline   %s (skiff get workflow %s; skiff logs %s)\n", d->workflow,
                d->workflow, d->workflow);
-    if (*d->serving_url) {
-        unsigned user = d->users > 42 ? 42 : d->users - 1;
-        printf("  serving    %s\n", d->serving_url);
-        printf("  score a user:\n    curl -s -H \"Authorization: Bearer $(cat %s/admin.token)\" "
-               "\\\n      -d '{\"instances\": [{\"user_id\": \"u%06u\"}]}' \\\n"
-               "      %s/v1/models/fraud-detector:predict\n%s", d->home, user, d->url,
+    if (d->served) {
+        printf("  serving    %s (features of %u users in the online store)\n", d->serving_url,
+               d->online_users);
+        printf("  score a user (token of scope serving:infer in %s):\n"
+               "    curl -s -H \"Authorization: Bearer $(cat %s)\" \\\n"
+               "      -d '{\"inputs\": [{\"name\": \"user_id\", \"datatype\": \"BYTES\", "
+               "\"shape\": [1], \"data\": [\"%s\"]}]}' \\\n"
+               "      %s/v2/models/fraud-detector/infer\n%s", d->token_file, d->token_file,
+               d->curl_user, d->url,
                d->keep_running ? "" : "    (the platform stops now: --keep-running keeps it)\n");
     } else if (d->deployed) {
-        printf("  serving    InferenceService fraud-detector applied, not serving yet (no "
-               "status.url after 15 s: skiff describe isvc fraud-detector)\n");
+        printf("  serving    InferenceService fraud-detector applied, not serving (skiff "
+               "describe isvc fraud-detector)\n");
     }
+    if (d->canary_ran)
+        printf("  canary     version %s (AUC %s) at 10%%: %u of %u requests (%.1f%%) answered "
+               "by %s; %s: %s\n", d->canary_version, d->canary_auc, d->canary_hits[1],
+               d->canary_sent, d->canary_sent ? 100.0 * d->canary_hits[1] / d->canary_sent : 0,
+               d->canary_rev, d->promoted ? "promoted" : "rolled back", d->canary_why);
+    if (d->drift_ran)
+        printf("  drift      %s: %lld of %lld columns drifted (share %.2f), run %lld over %lld "
+               "served rows; top: %s\n", d->dataset_drift ? "dataset drift" : "no dataset drift",
+               d->drift_ndrift, d->drift_ncols, d->drift_share, d->drift_run, d->drift_rows,
+               d->drift_top);
     if (*d->report)
         printf("  report     %s\n", d->report);
     printf("  home       %s (data in fraud/data, logs in logs/ and up.log)\n", d->home);
@@ -464,6 +472,21 @@ int cmd_demo(int argc, char **argv)
         } else if (strcmp(stages[i].name, "deploy") == 0) {
             demo__result(&d, "✔", since(ts), "InferenceService fraud-detector, DriftMonitor "
                          "fraud-detector-drift, WorkflowTemplate %s", RETRAIN_TEMPLATE);
+        } else if (strcmp(stages[i].name, "online") == 0) {
+            demo__result(&d, "✔", since(ts), "%u users with all seven features in the online "
+                         "store", d.online_users);
+        } else if (strcmp(stages[i].name, "serve") == 0) {
+            demo__result(&d, "✔", since(ts), "fraud-detector Ready at %s", d.serving_url);
+        } else if (strcmp(stages[i].name, "canary") == 0) {
+            demo__result(&d, "✔", since(ts), "canary version %s %s (%u of %u requests, "
+                         "%.1f%%, went to it)", d.canary_version,
+                         d.promoted ? "promoted" : "rolled back", d.canary_hits[1],
+                         d.canary_sent, 100.0 * d.canary_hits[1] / d.canary_sent);
+        } else if (strcmp(stages[i].name, "drift") == 0) {
+            demo__result(&d, "✔", since(ts), "%s: %lld of %lld columns drifted (share %.2f); "
+                         "top: %s; report %s", d.dataset_drift ? "dataset drift"
+                         : "no dataset drift", d.drift_ndrift, d.drift_ncols, d.drift_share,
+                         d.drift_top, d.report);
         } else {
             demo__result(&d, "✔", since(ts), "done");
         }
@@ -472,6 +495,7 @@ int cmd_demo(int argc, char **argv)
         summary(&d, t0);
     if (demo__stop)   /* also a Ctrl-C after the last stage */
         rc = 130;
+    free(d.payers);
     if (d.keep_running && d.up_pid > 0 && rc != 130) {
         printf("\nThe platform keeps running (pid %d) at %s:\n"
                "  export SKIFF_HOME=%s\n  skiff get workflows; skiff models get fraud-detector\n"

@@ -126,6 +126,20 @@ int demo__run_self(const struct demo *d, const char *log, const char *out, char 
     return WEXITSTATUS(status);
 }
 
+int demo__command(const struct demo *d, const char *logname, const char *out,
+                  char *const argv[], struct skiff_err *err)
+{
+    char log[DEMO_PATH_MAX + 64];
+    int rc;
+
+    demo__path_join(log, sizeof log, d->logs, logname);
+    if ((rc = demo__run_self(d, log, out, argv, err)) != 0)
+        return rc < 0 ? err->code
+                      : skiff_err_set(err, SKIFF_EINTERNAL, "skiff %s failed (exit %d; log: %s)",
+                                      argv[0], rc, log);
+    return 0;
+}
+
 int demo__platform_start(struct demo *d, struct skiff_err *err)
 {
     char log[DEMO_PATH_MAX + 16], endpoint[DEMO_PATH_MAX + 16];
@@ -275,8 +289,8 @@ static int column_of(const char *header, const char *name)
     }
 }
 
-int demo__labels_split(const char *in, const char *train, const char *holdout, int train_days,
-                       int holdout_days, uint64_t rows[2], struct skiff_err *err)
+int demo__labels_split(const char *in, const char *train, const char *holdout, int64_t day0_us,
+                       int train_days, int holdout_days, uint64_t rows[2], struct skiff_err *err)
 {
     FILE *fi = fopen(in, "r"), *fo[2] = {NULL, NULL};
     const char *outs[2] = {train, holdout};
@@ -322,10 +336,9 @@ int demo__labels_split(const char *in, const char *train, const char *holdout, i
             rc = skiff_err_prefix(err, "%s:%llu", in, (unsigned long long)lineno);
             goto out;
         }
-        /* the cuts: midnight (UTC) of the first row's day, plus the days */
+        /* the cuts: datagen's start plus whole days, as its drift-from counts */
         if (lineno == 2) {
-            int64_t day0 = us - ((us % DAY_US) + DAY_US) % DAY_US;
-            cut[0] = day0 + train_days * DAY_US;
+            cut[0] = day0_us + train_days * DAY_US;
             cut[1] = cut[0] + holdout_days * DAY_US;
         }
         /* datagen writes rows in time order: the first one past the last cut ends it */
@@ -341,6 +354,92 @@ out:
     for (int k = 0; k < 2; k++)
         if (fo[k] && fclose(fo[k]) != 0 && rc == 0)
             rc = skiff_err_sys(err, SKIFF_EIO, "cannot write '%s'", outs[k]);
+    return rc;
+}
+
+struct payer {
+    int64_t last;   /* the user's last payment */
+    unsigned user;
+};
+
+/* For qsort: latest payment first, then by index, so that the order
+ * depends only on the data. */
+static int by_last_desc(const void *a, const void *b)
+{
+    const struct payer *x = a, *y = b;
+    if (x->last != y->last)
+        return x->last < y->last ? 1 : -1;
+    return x->user < y->user ? -1 : x->user > y->user;
+}
+
+int demo__recent_payers(const struct demo *d, int64_t window_us, size_t min, unsigned **out,
+                        size_t *n, struct skiff_err *err)
+{
+    char path[DEMO_PATH_MAX + 32], *line = NULL;
+    int64_t *last = calloc(d->users, sizeof *last);
+    struct payer *pay = malloc(d->users * sizeof *pay);
+    unsigned *users = malloc(d->users * sizeof *users);
+    size_t cap = 0, k = 0, within = 0;
+    int ucol, tcol, rc = 0;
+    FILE *f;
+
+    *out = NULL;
+    *n = 0;
+    demo__path_join(path, sizeof path, d->data, "transactions.csv");
+    if (!last || !pay || !users || !(f = fopen(path, "r"))) {
+        rc = !last || !pay || !users ? skiff_err_set(err, SKIFF_ENOMEM, "out of memory")
+                                     : skiff_err_sys(err, SKIFF_EIO, "cannot read '%s'", path);
+        free(last);
+        free(pay);
+        free(users);
+        return rc;
+    }
+    if (getline(&line, &cap, f) <= 0 || (ucol = column_of(line, "user_id")) < 0 ||
+        (tcol = column_of(line, "event_timestamp")) < 0) {
+        rc = skiff_err_set(err, SKIFF_EINVAL, "'%s': no user_id or event_timestamp column",
+                           path);
+        goto out;
+    }
+    /* one pass: each user's last payment (rows are in time order, but the
+     * maximum does not rely on it) */
+    while (getline(&line, &cap, f) > 0) {
+        const char *u = NULL, *t = NULL, *p = line;
+        char ts[40];
+        size_t tn;
+        unsigned long idx;
+        int64_t us;
+        for (int c = 0; p; c++) {
+            if (c == ucol)
+                u = p;
+            if (c == tcol)
+                t = p;
+            p = (p = strchr(p, ',')) ? p + 1 : NULL;
+        }
+        if (!u || !t || u[0] != 'u' || (tn = strcspn(t, ",\r\n")) >= sizeof ts)
+            continue;
+        idx = strtoul(u + 1, NULL, 10);
+        memcpy(ts, t, tn);
+        ts[tn] = '\0';
+        if (idx < d->users && skiff_time_parse(ts, &us, NULL) == 0 && us > last[idx])
+            last[idx] = us;
+    }
+    for (unsigned i = 0; i < d->users; i++)
+        if (last[i])
+            pay[k++] = (struct payer){last[i], i};
+    qsort(pay, k, sizeof *pay, by_last_desc);
+    for (size_t i = 0; i < k; i++)
+        users[i] = pay[i].user;
+    while (within < k && pay[within].last > d->end_us - window_us)
+        within++;
+    *n = within >= min ? within : (min < k ? min : k);
+    *out = users;
+    users = NULL;
+out:
+    free(line);
+    fclose(f);
+    free(last);
+    free(pay);
+    free(users);
     return rc;
 }
 
@@ -397,6 +496,18 @@ void demo__result(const struct demo *d, const char *icon, int64_t us, const char
     if (us >= 0)
         printf("  (%.1fs)", (double)us / 1e6);
     putchar('\n');
+    fflush(stdout);
+}
+
+void demo__progress(const struct demo *d, const char *fmt, ...)
+{
+    va_list ap;
+    if (!d->tty)
+        return;
+    fputs("\r\033[K    ● ", stdout);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
     fflush(stdout);
 }
 
