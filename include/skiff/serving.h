@@ -68,7 +68,10 @@ int skiff_model_predict(const struct skiff_model *m, const float *x, size_t nrow
  *
  * Feature names are the model's feature_names (or the enriching service's
  * feature names, or "f0".."fN-1"); entity keys of an enriched request are
- * included under their own names. */
+ * included under their own names.
+ *
+ * A logger.url of http(s):// replaces the file sink: KServe's CloudEvents
+ * (binary mode, the raw request and response bodies), docs/serving.md. */
 
 /* ---- server, controller (the rest of src/serving/) ---- */
 

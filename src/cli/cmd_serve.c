@@ -4,6 +4,13 @@
  * file instead of the store: load the file, validate it as `skiff apply`
  * would, load the model (and answer a warm-up) before listening, then
  * serve V2/V1, /healthz and /metrics until SIGINT/SIGTERM.
+ *
+ * Without a file it is a KServe model server (deploy/kserve/
+ * servingruntime.yaml): `--model-name NAME --model-dir /mnt/models` make
+ * the InferenceService {name, xgboost, storageUri DIR} that KServe's
+ * controller would have handed a runtime. There KServe (or the mesh) puts
+ * authentication in front, so `--auth none` opens the inference routes;
+ * it is never the default and says so in the log.
  */
 #include "cli.h"
 
@@ -27,12 +34,22 @@
 
 const char cmd_serve_usage[] =
     "Usage: skiff serve -f ISVC.yaml [--listen ADDR:PORT] [--model-dir DIR] [--home DIR]\n"
-    "                   [--threads N] [--access-log]\n\n"
+    "                   [--threads N] [--access-log] [--auth token|none]\n"
+    "       skiff serve --model-name NAME --model-dir DIR [--listen ADDR:PORT] [...]\n\n"
     "Serve one InferenceService (serving.kserve.io/v1beta1) alone: the Open Inference\n"
     "Protocol (V2) and V1 on one port, as the platform does for every service.\n"
-    "The model is loaded and answers a warm-up request before the port opens.\n\n"
+    "The model is loaded and answers a warm-up request before the port opens.\n"
+    "The second form is the model server of a KServe ServingRuntime\n"
+    "(deploy/kserve/servingruntime.yaml): the model KServe's storage initializer put\n"
+    "in DIR, served as NAME, no file.\n\n"
     "Options:\n"
     "  -f, --filename FILE  the InferenceService (its first document of that kind)\n"
+    "  --model-name NAME    without -f: the model's name in the routes (a DNS-1035\n"
+    "                       label, as an InferenceService name)\n"
+    "  --model-format F     without -f: the model format (xgboost, the default)\n"
+    "  --auth token|none    token (default): inference routes need a bearer token;\n"
+    "                       none: every route is open, for a cluster where KServe or\n"
+    "                       the mesh authenticates in front (a warning is logged)\n"
     "  --listen ADDR:PORT   where to serve (default 127.0.0.1:8080; port 0 picks one,\n"
     "                       printed on stdout as the URL)\n"
     "  --model-dir DIR      load the model from DIR instead of spec's storageUri (as\n"
@@ -45,11 +62,14 @@ const char cmd_serve_usage[] =
     "scope serving:infer (skiff token --scope serving:infer); /v2/health/*,\n"
     "/v2/models/NAME/ready, /healthz and /metrics are open.\n"
     "storageUri: a path (relative to the file) or file://; models:/NAME@ALIAS,\n"
-    "models:/NAME/VERSION, runs:/ID/PATH and mlflow-artifacts:/ are fetched from the\n"
-    "platform's registry at SKIFF_URL (token in SKIFF_TOKEN_FILE) into DIR/models/.\n\n"
+    "models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest, runs:/ID/PATH\n"
+    "and mlflow-artifacts:/ are fetched from the platform's registry at SKIFF_URL\n"
+    "(token in SKIFF_TOKEN_FILE) into DIR/models/.\n\n"
     "Examples:\n"
     "  skiff serve -f fraud-isvc.yaml --listen 0.0.0.0:8080\n"
-    "  skiff serve -f isvc.yaml --model-dir /mnt/models\n";
+    "  skiff serve -f isvc.yaml --model-dir /mnt/models\n"
+    "  skiff serve --model-name fraud --model-dir /mnt/models --listen 0.0.0.0:8080 \\\n"
+    "              --auth none\n";
 
 static int h_healthz(struct skiff_http_req *req, struct skiff_http_resp *resp,
                      struct skiff_err *err)
@@ -128,6 +148,45 @@ out:
     return rc;
 }
 
+/* The InferenceService KServe's controller describes to a runtime: name,
+ * format and the model folder. Validated as a file would be. *obj new. */
+static int make_isvc(const char *name, const char *format, const char *dir, json_t **obj,
+                     struct skiff_err *err)
+{
+    struct skiff_validation v = {NULL, 0, err, NULL, 0};
+    const struct skiff_kind *k;
+    int rc;
+
+    *obj = json_pack("{s:s, s:s, s:{s:s}, s:{s:{s:{s:{s:s}, s:s}}}}", "apiVersion",
+                     "serving.kserve.io/v1beta1", "kind", "InferenceService", "metadata",
+                     "name", name, "spec", "predictor", "model", "modelFormat", "name", format,
+                     "storageUri", dir);
+    if (!*obj)
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    rc = skiff_resource_validate(*obj, &v, &k);
+    skiff_validation_release(&v);
+    if (rc) {
+        json_decref(*obj);
+        *obj = NULL;
+        return skiff_err_prefix(err, "--model-name/--model-format");
+    }
+    return 0;
+}
+
+/* The serving routes with every scope opened (--auth none). Caller frees. */
+static struct skiff_route *open_routes(const struct skiff_route *rr, size_t n)
+{
+    struct skiff_route *o = malloc(n * sizeof *o);
+
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        o[i] = rr[i];
+        o[i].scope = SKIFF_SCOPE_OPEN;
+    }
+    return o;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -137,6 +196,9 @@ int cmd_serve(int argc, char **argv)
         {"home", required_argument, NULL, 'H'},
         {"threads", required_argument, NULL, 't'},
         {"access-log", no_argument, NULL, 'a'},
+        {"model-name", required_argument, NULL, 'n'},
+        {"model-format", required_argument, NULL, 'F'},
+        {"auth", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     struct skiff_err err = SKIFF_ERR_INIT;
@@ -146,12 +208,14 @@ int cmd_serve(int argc, char **argv)
     struct skiff_http_server *http = NULL;
     struct skiff_auth *auth = NULL;
     const char *file = NULL, *listen = "127.0.0.1:8080", *home = NULL;
+    const char *model_name = NULL, *model_format = "xgboost";
     const struct skiff_route *rr;
+    struct skiff_route *opened = NULL;
     json_t *obj = NULL;
     sigset_t sigs;
     size_t nr;
     int opt, sig, rc, threads = 4;
-    bool access_log = false;
+    bool access_log = false, no_auth = false;
 
     if (cli_wants_help(argc, argv))
         return cli_print_usage("serve");
@@ -168,16 +232,30 @@ int cmd_serve(int argc, char **argv)
                 return cli_usage_error("serve", "--threads wants 1..256, not '%s'", optarg);
             break;
         case 'a': access_log = true; break;
+        case 'n': model_name = optarg; break;
+        case 'F': model_format = optarg; break;
+        case 'A':
+            if (strcmp(optarg, "none") != 0 && strcmp(optarg, "token") != 0)
+                return cli_usage_error("serve", "--auth wants token or none, not '%s'", optarg);
+            no_auth = strcmp(optarg, "none") == 0;
+            break;
         default: return cli_usage_error("serve", "unknown option");
         }
     }
     if (optind < argc)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
-    if (!file)
-        return cli_usage_error("serve", "-f ISVC.yaml is required");
+    if (file && model_name)
+        return cli_usage_error("serve", "give -f ISVC.yaml or --model-name, not both");
+    if (!file && !model_name)
+        return cli_usage_error("serve", "-f ISVC.yaml (or --model-name NAME --model-dir DIR) "
+                               "is required");
+    if (model_name && !so.model_dir)
+        return cli_usage_error("serve", "--model-name needs --model-dir DIR (where the model "
+                               "is, e.g. /mnt/models)");
     if (!home)
         home = cli_home();
-    if ((rc = load_isvc(file, &obj, &err)))
+    if ((rc = file ? load_isvc(file, &obj, &err)
+                   : make_isvc(model_name, model_format, so.model_dir, &obj, &err)))
         return rc == SKIFF_EINVAL || rc == SKIFF_EPARSE ? (cli_fail(&err), CLI_USAGE)
                                                         : cli_fail(&err);
 
@@ -188,7 +266,10 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     so.home = home;
-    if ((rc = skiff_auth_open(home, &auth, &err)) ||
+    if (no_auth)
+        skiff_warn("--auth none: the inference routes take requests without a token; only "
+                   "behind a proxy or mesh that authenticates them (KServe's)");
+    if ((!no_auth && (rc = skiff_auth_open(home, &auth, &err))) ||
         (rc = skiff_serving_open(&so, &srv, &err)) ||
         (rc = skiff_serving_apply(srv, obj, &err)))
         goto out;
@@ -198,6 +279,13 @@ int cmd_serve(int argc, char **argv)
     ho.threads = (unsigned)threads;
     ho.access_log = access_log;
     rr = skiff_serving_routes(&nr);
+    if (no_auth) {
+        if (!(opened = open_routes(rr, nr))) {
+            rc = skiff_err_set(&err, SKIFF_ENOMEM, "out of memory");
+            goto out;
+        }
+        rr = opened;
+    }
     if ((rc = skiff_http_new(&ho, &http, &err)) ||
         (rc = skiff_http_add_routes(http, serve_routes, sizeof serve_routes / sizeof *serve_routes,
                                     NULL, NULL, &err)) ||
@@ -223,6 +311,7 @@ int cmd_serve(int argc, char **argv)
     skiff_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 out:
     skiff_http_free(http);
+    free(opened);   /* the server borrowed it */
     skiff_serving_close(srv);
     skiff_auth_free(auth);
     json_decref(obj);

@@ -208,6 +208,10 @@ static void svc_free(struct serving__svc *v)
     }
     json_decref(v->last_status);
     serving__enrich_free(v->enrich);
+    for (struct serving__sink *k = v->sinks, *o; k; k = o) {
+        o = k->older;
+        free(k);
+    }
     pthread_mutex_destroy(&v->cap_mu);
     pthread_cond_destroy(&v->cap_cv);
     free(v);
@@ -303,6 +307,7 @@ static void *run(void *arg)
 int skiff_serving_start(struct skiff_serving *s, const char *base_url, struct skiff_err *err)
 {
     snprintf(s->base_url, sizeof s->base_url, "%s", base_url ? base_url : "");
+    serving__logger_set_source(s->logger, s->base_url);
     if (pthread_create(&s->thread, NULL, run, s) != 0)
         return skiff_err_set(err, SKIFF_ENOMEM, "cannot start the serving controller thread");
     s->started = true;

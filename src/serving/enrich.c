@@ -131,17 +131,48 @@ static const char *key_text(const struct serving__tensor *t, size_t i, struct sk
     return skiff_arena_sprintf(a, "%.17g", v);
 }
 
+int serving__enrich_rows(struct skiff_serving *s, const struct serving__enrich *en,
+                         char **keys, size_t n, size_t nfeat, struct skiff_arena *a, float **x,
+                         struct skiff_err *err)
+{
+    enum skiff_online_status *st;
+    double *v;
+    float *m;
+    int64_t now = skiff_time_now_us();
+    int rc;
+
+    if (en->width != nfeat)
+        return skiff_err_set(err, SKIFF_EINTERNAL, "FeatureService '%s' yields %zu features; "
+                             "the model takes %zu", en->service, en->width, nfeat);
+    m = skiff_arena_alloc(a, n * nfeat * sizeof *m);
+    v = skiff_arena_alloc(a, nfeat * sizeof *v);
+    st = skiff_arena_alloc(a, nfeat * sizeof *st);
+    if (!m || !v || !st)
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    for (size_t row = 0; row < n; row++) {
+        const char *kv = keys[row];
+        if ((rc = skiff_online_get_vector(s->online, en->fsvc, &kv, 1, now, v, st, NULL, err)))
+            return rc;
+        for (size_t f = 0; f < nfeat; f++) {
+            if (st[f] != SKIFF_ONLINE_PRESENT && en->reject)
+                return skiff_err_set(err, SKIFF_EINVAL, "%s '%s': feature '%s' is %s (the "
+                                     "service's policy is reject)", en->key, kv,
+                                     skiff_online_service_feature(en->fsvc, f),
+                                     skiff_online_status_name(st[f]));
+            m[row * nfeat + f] = st[f] == SKIFF_ONLINE_PRESENT ? (float)v[f] : NAN;
+        }
+    }
+    *x = m;
+    return 0;
+}
+
 int serving__enrich_matrix(struct skiff_serving *s, const struct serving__enrich *en,
                            const struct serving__infer_req *r, size_t nfeat,
                            struct skiff_arena *a, float **x, size_t *nrows, char ***keys,
                            struct skiff_err *err)
 {
     const struct serving__tensor *t = NULL;
-    enum skiff_online_status *st;
-    double *v;
-    float *m;
     char **k;
-    int64_t now = skiff_time_now_us();
     int rc;
 
     for (size_t i = 0; i < r->ninputs && !t; i++)
@@ -157,32 +188,13 @@ int serving__enrich_matrix(struct skiff_serving *s, const struct serving__enrich
     if (t->dtype == DT_BOOL || t->dtype == DT_FP32 || t->dtype == DT_FP64)
         return skiff_err_set(err, SKIFF_EINVAL, "input '%s': entity keys are BYTES or integers, "
                              "not %s", en->key, serving__dtype_name(t->dtype));
-    if (en->width != nfeat)
-        return skiff_err_set(err, SKIFF_EINTERNAL, "FeatureService '%s' yields %zu features; "
-                             "the model takes %zu", en->service, en->width, nfeat);
-    m = skiff_arena_alloc(a, t->n * nfeat * sizeof *m);
-    v = skiff_arena_alloc(a, nfeat * sizeof *v);
-    st = skiff_arena_alloc(a, nfeat * sizeof *st);
-    k = skiff_arena_alloc(a, t->n * sizeof *k);
-    if (!m || !v || !st || !k)
+    if (!(k = skiff_arena_alloc(a, t->n * sizeof *k)))
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
-    for (size_t row = 0; row < t->n; row++) {
-        const char *kv = key_text(t, row, a);
-        if (!kv)
+    for (size_t row = 0; row < t->n; row++)
+        if (!(k[row] = (char *)key_text(t, row, a)))
             return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
-        k[row] = (char *)kv;
-        if ((rc = skiff_online_get_vector(s->online, en->fsvc, &kv, 1, now, v, st, NULL, err)))
-            return rc;
-        for (size_t f = 0; f < nfeat; f++) {
-            if (st[f] != SKIFF_ONLINE_PRESENT && en->reject)
-                return skiff_err_set(err, SKIFF_EINVAL, "%s '%s': feature '%s' is %s (the "
-                                     "service's policy is reject)", en->key, kv,
-                                     skiff_online_service_feature(en->fsvc, f),
-                                     skiff_online_status_name(st[f]));
-            m[row * nfeat + f] = st[f] == SKIFF_ONLINE_PRESENT ? (float)v[f] : NAN;
-        }
-    }
-    *x = m;
+    if ((rc = serving__enrich_rows(s, en, k, t->n, nfeat, a, x, err)))
+        return rc;
     *nrows = t->n;
     *keys = k;
     return 0;

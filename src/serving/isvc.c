@@ -209,6 +209,36 @@ static void new_revision(struct skiff_serving *s, struct serving__svc *svc, cons
                    svc->name, r->name, r->path, r->load_seconds * 1e3);
 }
 
+/* Publishes the service's CloudEvents sink (NULL url: the file sink).
+ * Every sink made stays on the service's list until it is freed: queued
+ * records borrow them. */
+static void set_sink(struct serving__svc *svc, const json_t *obj, const char *url)
+{
+    const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"),
+                                                       "namespace"));
+    struct serving__sink *n;
+
+    if (!url) {
+        atomic_store(&svc->sink, NULL);
+        return;
+    }
+    if (!ns || !*ns)
+        ns = "default";
+    for (n = svc->sinks; n; n = n->older)
+        if (strcmp(n->url, url) == 0 && strcmp(n->ns, ns) == 0)
+            break;
+    if (!n) {
+        if (!(n = calloc(1, sizeof *n + strlen(url) + 1)))
+            return;
+        snprintf(n->ns, sizeof n->ns, "%s", ns);
+        memcpy(n->url, url, strlen(url) + 1);
+        n->older = svc->sinks;
+        svc->sinks = n;
+    }
+    if (atomic_exchange(&svc->sink, n) != n)
+        skiff_info("InferenceService '%s': payload log to %s (CloudEvents)", svc->name, url);
+}
+
 static void configure(struct skiff_serving *s, struct serving__svc *svc, const json_t *obj,
                       const json_t *pred)
 {
@@ -247,9 +277,18 @@ static void configure(struct skiff_serving *s, struct serving__svc *svc, const j
         svc->log_mode = !mode || strcmp(mode, "all") == 0 ? 1
                         : strcmp(mode, "request") == 0    ? 2
                         : strcmp(mode, "response") == 0   ? 3 : 1;
-        if (url && strncmp(url, "file://", 7) != 0)
-            skiff_warn("InferenceService '%s': logger url '%s' is not a file sink; payloads "
-                       "go to the file sink under SKIFF_HOME/payloads", svc->name, url);
+        if (url && strncmp(url, "file://", 7) != 0 && strncmp(url, "http://", 7) != 0 &&
+            strncmp(url, "https://", 8) != 0) {
+            skiff_warn("InferenceService '%s': logger url '%s' is neither http(s):// nor "
+                       "file://; payloads go to the file sink under SKIFF_HOME/payloads",
+                       svc->name, url);
+            url = NULL;
+        }
+        if (url && strncmp(url, "file://", 7) == 0)
+            url = NULL;
+        set_sink(svc, obj, url);
+    } else {
+        set_sink(svc, obj, NULL);
     }
     svc->logger = s->logger;
     serving__enrich_configure(s, svc, obj);

@@ -1,12 +1,16 @@
-/* The payload log's file sink, written off the request path.
+/* The payload log, written off the request path: the file sink, and the
+ * URL sink's queue (delivery in logger_ce.c).
  *
  * Requests push records into a bounded queue (a ring of pointers under a
- * mutex held for a few instructions) and never wait: a full queue drops
- * the record and counts it (skiff_serving_payload_log_dropped_total). One
- * writer thread takes everything queued at once, formats it without the
- * lock, appends to home/payloads/<isvc>/<YYYY-MM-DD>.jsonl (UTC day) and
- * drops each record's revision ref. Memory is bounded by the ring's
- * capacity times the largest request body.
+ * mutex held for a few instructions) and never wait: a full queue, or one
+ * holding more than LOG_MAX_BYTES of bodies, drops the record and counts
+ * it (skiff_serving_payload_log_dropped_total). One writer thread takes
+ * everything queued at once and, without the lock, appends file-sink
+ * records to home/payloads/<isvc>/<YYYY-MM-DD>.jsonl (UTC day) or POSTs
+ * URL-sink records as CloudEvents (events it cannot deliver are counted
+ * in the same metric), then drops each record's revision ref. Memory is
+ * bounded by the ring's capacity times the largest matrix, plus
+ * LOG_MAX_BYTES of raw bodies.
  *
  * Line format: include/skiff/serving.h, section "payload log".
  */
@@ -26,6 +30,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* raw request and response bodies waiting for the URL sink */
+#define LOG_MAX_BYTES ((size_t)64 << 20)
+
 struct serving__logger {
     char dir[4096];
     pthread_mutex_t mu;
@@ -33,12 +40,14 @@ struct serving__logger {
     pthread_cond_t done_cv;     /* flush: written caught up */
     struct serving__logrec **ring;
     size_t cap, head, len;
+    size_t bytes;               /* bodies queued (URL sink records) */
     uint64_t pushed, written;
+    char source[300];           /* ce-source, under mu */
     bool stop;
     pthread_t thread;
     /* writer-only: the open file */
     FILE *f;
-    char path[4400];
+    char path[4480];
 };
 
 static void rec_free(struct serving__logrec *r)
@@ -49,6 +58,7 @@ static void rec_free(struct serving__logrec *r)
     free(r->keys);
     free(r->x);
     free(r->y);
+    free(r->body);
     free(r);
 }
 
@@ -64,7 +74,7 @@ static void ts_format(int64_t us, char *buf, size_t n)
 
 static FILE *file_for(struct serving__logger *l, const char *model, int64_t us)
 {
-    char path[4400], sub[4300];
+    char path[4480], sub[4400];
     time_t s = (time_t)(us / 1000000);
     struct tm tm;
 
@@ -152,11 +162,35 @@ static void write_rec(struct serving__logger *l, struct serving__logrec *r, stru
     fwrite(b->ptr, 1, b->len, f);
 }
 
+static size_t rec_bytes(const struct serving__logrec *r)
+{
+    return r->body ? r->req_len + r->resp_len + 2 : 0;
+}
+
+/* A URL sink record: its events, the lost ones counted. */
+static void send_rec(struct serving__logger *l, struct serving__ce *ce,
+                     struct serving__logrec *r)
+{
+    char source[300];
+    bool hurry;
+    int lost;
+
+    pthread_mutex_lock(&l->mu);
+    snprintf(source, sizeof source, "%s", l->source[0] ? l->source : "skiff");
+    hurry = l->stop;   /* shutting down: one try each */
+    pthread_mutex_unlock(&l->mu);
+    if ((lost = serving__ce_send(ce, r, source, hurry)))
+        skiff_metric_inc(serving__metrics()->log_dropped, (const char *[]){r->rev->svc->name},
+                         (double)lost);
+}
+
 static void *writer(void *arg)
 {
     struct serving__logger *l = arg;
     struct serving__logrec **batch = calloc(l->cap, sizeof *batch);
     struct skiff_buf b = SKIFF_BUF_INIT;
+    struct serving__ce *ce = NULL;
+    struct skiff_err e = SKIFF_ERR_INIT;
 
     for (;;) {
         size_t n = 0;
@@ -174,9 +208,19 @@ static void *writer(void *arg)
         }
         pthread_mutex_unlock(&l->mu);
         for (size_t i = 0; i < n; i++) {
-            if (batch)
-                write_rec(l, batch[i], &b);
-            rec_free(batch[i]);
+            struct serving__logrec *r = batch[i];
+            if (r->sink) {
+                /* the HTTP client is made on first use: most servers never need it */
+                if (!ce && serving__ce_new(&ce, &e) != 0)
+                    skiff_warn("payload log: %s", e.msg);
+                send_rec(l, ce, r);
+            } else {
+                write_rec(l, r, &b);
+            }
+            pthread_mutex_lock(&l->mu);
+            l->bytes -= rec_bytes(r);
+            pthread_mutex_unlock(&l->mu);
+            rec_free(r);
         }
         if (l->f)
             fflush(l->f);
@@ -186,6 +230,7 @@ static void *writer(void *arg)
         pthread_mutex_unlock(&l->mu);
     }
     skiff_buf_release(&b);
+    serving__ce_free(ce);
     free(batch);
     if (l->f)
         fclose(l->f);
@@ -222,18 +267,21 @@ void serving__logger_push(struct serving__logger *l, struct serving__logrec *rec
     bool dropped = false;
 
     pthread_mutex_lock(&l->mu);
-    if (l->len == l->cap || l->stop) {
+    if (l->len == l->cap || l->stop || l->bytes + rec_bytes(rec) > LOG_MAX_BYTES) {
         dropped = true;
     } else {
         l->ring[(l->head + l->len) % l->cap] = rec;
         l->len++;
+        l->bytes += rec_bytes(rec);
         l->pushed++;
         pthread_cond_signal(&l->cv);
     }
     pthread_mutex_unlock(&l->mu);
     if (dropped) {
+        /* the URL sink counts events (a record of mode all is two), as its
+         * failed deliveries do */
         skiff_metric_inc(serving__metrics()->log_dropped, (const char *[]){rec->rev->svc->name},
-                         1);
+                         rec->sink && rec->mode == 1 ? 2 : 1);
         rec_free(rec);
     }
 }
@@ -246,6 +294,13 @@ void serving__logger_flush(struct serving__logger *l)
     target = l->pushed;
     while (l->written < target)
         pthread_cond_wait(&l->done_cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void serving__logger_set_source(struct serving__logger *l, const char *source)
+{
+    pthread_mutex_lock(&l->mu);
+    snprintf(l->source, sizeof l->source, "%s", source ? source : "");
     pthread_mutex_unlock(&l->mu);
 }
 

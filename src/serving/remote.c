@@ -1,5 +1,5 @@
 /* Registry storageUris for `skiff serve` alone: models:/NAME@ALIAS,
- * models:/NAME/VERSION, runs:/ID/PATH and mlflow-artifacts:/PATH fetched
+ * models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME/latest, runs:/ID/PATH and mlflow-artifacts:/PATH fetched
  * through the platform's MLflow REST API (SKIFF_URL or MLFLOW_TRACKING_URI,
  * token from SKIFF_TOKEN_FILE or MLFLOW_TRACKING_TOKEN) into a folder
  * under SKIFF_HOME/models/, which is then loaded like a path. In `skiff up`
@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,6 +180,44 @@ static const char *artifact_path(const char *uri)
     return p;
 }
 
+/* models:/NAME/latest and models:/NAME/STAGE as MLflow's client resolves
+ * them: get-latest-versions (the newest version of each stage, or of the
+ * one stage asked for), then the highest of those. */
+static int latest_version(struct remote *r, const char *name, const char *sel, char *out,
+                          size_t n, struct skiff_err *err)
+{
+    struct skiff_buf q = SKIFF_BUF_INIT;
+    bool latest = strcasecmp(sel, "latest") == 0;
+    long long best = -1;
+    json_t *j = NULL, *mv;
+    size_t i;
+    int rc;
+
+    skiff_buf_puts(&q, "/api/2.0/mlflow/registered-models/get-latest-versions?name=");
+    enc(&q, name, false);
+    if (!latest) {
+        skiff_buf_puts(&q, "&stages=");
+        enc(&q, sel, false);
+    }
+    rc = get_json(r, q.ptr, &j, err);
+    skiff_buf_release(&q);
+    if (rc)
+        return rc;
+    json_array_foreach(json_object_get(j, "model_versions"), i, mv) {
+        const char *v = json_string_value(json_object_get(mv, "version"));
+        char *end;
+        long long x = v ? strtoll(v, &end, 10) : -1;
+        if (v && *end == '\0' && x > best)
+            best = x;
+    }
+    json_decref(j);
+    if (best < 0)
+        return skiff_err_set(err, SKIFF_ENOTFOUND, "model '%s' has no version%s%s", name,
+                             latest ? "" : " in stage ", latest ? "" : sel);
+    snprintf(out, n, "%lld", best);
+    return 0;
+}
+
 /* The artifact URI a registry URI stands for; *out malloc'd. */
 static int to_artifact_uri(struct remote *r, const char *uri, char **out, struct skiff_err *err)
 {
@@ -221,9 +260,12 @@ static int to_artifact_uri(struct remote *r, const char *uri, char **out, struct
         } else if (slash && slash[1] >= '0' && slash[1] <= '9') {
             snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
             snprintf(version, sizeof version, "%s", slash + 1);
+        } else if (slash && slash > rest && slash[1] && !strchr(slash + 1, '/')) {
+            snprintf(name, sizeof name, "%.*s", (int)(slash - rest), rest);
+            rc = latest_version(r, name, slash + 1, version, sizeof version, err);
         } else {
-            rc = skiff_err_set(err, SKIFF_EINVAL, "storageUri '%s': skiff serve alone takes "
-                               "models:/NAME@ALIAS or models:/NAME/VERSION", uri);
+            rc = skiff_err_set(err, SKIFF_EINVAL, "storageUri '%s': want models:/NAME@ALIAS "
+                               "or models:/NAME/<VERSION|STAGE|latest>", uri);
         }
         json_decref(j);
         j = NULL;

@@ -57,7 +57,8 @@ static void metrics_init(void)
                                                   "to zero.", "model,revision");
     g_metrics.log_dropped = skiff_metrics_counter(m, "skiff_serving_payload_log_dropped_total",
                                                   "Payload log records dropped because the "
-                                                  "buffer was full.", "model");
+                                                  "buffer was full, and CloudEvents the "
+                                                  "logger's URL could not take.", "model");
     g_metrics.rollbacks = skiff_metrics_counter(m, "skiff_serving_canary_rollbacks_total",
                                                 "Canaries rolled back by the automatic "
                                                 "analysis.", "model");
@@ -301,11 +302,32 @@ static void observe(struct serving__svc *svc, struct serving__rev *rev, int stat
     }
 }
 
+/* The raw bodies for the URL sink, in one block (request NUL response NUL). */
+static bool copy_bodies(struct serving__logrec *rec, const struct skiff_http_req *req,
+                        const struct skiff_http_resp *resp)
+{
+    size_t rl = rec->mode == 3 ? 0 : req->body_len;
+    size_t sl = rec->mode == 2 ? 0 : resp->body.len;
+
+    if (!(rec->body = malloc(rl + sl + 2)))
+        return false;
+    memcpy(rec->body, req->body, rl);
+    rec->body[rl] = '\0';
+    if (sl)
+        memcpy(rec->body + rl + 1, resp->body.ptr, sl);
+    rec->body[rl + 1 + sl] = '\0';
+    rec->req_len = rl;
+    rec->resp_len = sl;
+    return true;
+}
+
 static void log_payload(struct serving__svc *svc, struct serving__rev *rev, const char *id,
                         const struct scored *sc, const struct serving__enrich *en,
-                        char *const *keys)
+                        char *const *keys, const struct skiff_http_req *req,
+                        const struct skiff_http_resp *resp)
 {
     struct serving__logrec *rec;
+    const struct serving__sink *sink;
 
     if (!svc->log_mode || !rev->svc || !svc->logger)
         return;
@@ -317,6 +339,18 @@ static void log_payload(struct serving__svc *svc, struct serving__rev *rev, cons
     rec->nfeat = sc->nfeat;
     rec->nout = sc->nout;
     rec->mode = svc->log_mode;
+    if ((sink = atomic_load(&svc->sink))) {
+        /* KServe's logger sends the bodies as they were, not the matrix */
+        rec->sink = sink;
+        if (!copy_bodies(rec, req, resp)) {
+            free(rec);
+            return;
+        }
+        atomic_fetch_add(&rev->refs, 1);
+        rec->rev = rev;
+        serving__logger_push(svc->logger, rec);
+        return;
+    }
     if (svc->log_mode != 3 && (rec->x = malloc(sc->nrows * sc->nfeat * sizeof *rec->x)))
         memcpy(rec->x, sc->x, sc->nrows * sc->nfeat * sizeof *rec->x);
     if (svc->log_mode != 2 && (rec->y = malloc(sc->nrows * sc->nout * sizeof *rec->y)))
@@ -427,7 +461,7 @@ static int h_v2_infer(struct skiff_http_req *req, struct skiff_http_resp *resp,
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
         goto out;
     }
-    log_payload(svc, rev, id, &sc, en, keys);
+    log_payload(svc, rev, id, &sc, en, keys, req, resp);
 out:
     atomic_fetch_sub(&svc->active, 1);
     cap_release(svc);
@@ -602,20 +636,49 @@ static int v1_row(const json_t *inst, size_t i, const struct serving__rev *rev, 
                                                         : "");
 }
 
+/* An enriched V1 request: each instance an object carrying the entity key
+ * ({"user_id": "u1"} or {"user_id": 42}); *keys (arena) gets the values. */
+static int v1_keys(const json_t *inst, const struct serving__enrich *en,
+                   struct skiff_arena *a, char ***keys, struct skiff_err *err)
+{
+    size_t n = json_array_size(inst);
+    char **k = skiff_arena_alloc(a, n * sizeof *k);
+
+    if (!k)
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_object_get(json_array_get(inst, i), en->key);
+        if (json_is_string(v))
+            k[i] = skiff_arena_strdup(a, json_string_value(v));
+        else if (json_is_integer(v))
+            k[i] = skiff_arena_sprintf(a, "%lld", (long long)json_integer_value(v));
+        else
+            return skiff_err_set(err, SKIFF_EINVAL, "this model reads its features from "
+                                 "FeatureService '%s': instance %zu must be an object with "
+                                 "'%s' (the entity key, a string or an integer)", en->service,
+                                 i, en->key);
+        if (!k[i])
+            return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    }
+    *keys = k;
+    return 0;
+}
+
 static int h_v1_predict(struct skiff_http_req *req, struct skiff_http_resp *resp,
                         struct skiff_err *err)
 {
     struct skiff_serving *s = req->ctx;
     struct serving__svc *svc;
     struct serving__rev *rev;
+    const struct serving__enrich *en;
     struct scored sc = {0};
     json_t *body = NULL, *inst;
     json_error_t je;
-    char idbuf[37];
+    char idbuf[37], **keys = NULL;
     int64_t t0 = skiff_time_mono_us();
     int rc, status;
 
-    if ((rc = route(s, skiff_http_param(req, "name"), NULL, &svc, &rev, NULL, err)))
+    if ((rc = route(s, skiff_http_param(req, "name"), NULL, &svc, &rev, &en, err)))
         return rc;
     if ((rc = cap_acquire(svc, err))) {
         observe(svc, rev, 429, t0, NULL, 0, 0);
@@ -642,13 +705,20 @@ static int h_v1_predict(struct skiff_http_req *req, struct skiff_http_resp *resp
     sc.nfeat = rev->nfeat;
     sc.nout = rev->nout;
     sc.nrows = json_array_size(inst);
-    sc.x = skiff_arena_alloc(req->arena, sc.nrows * sc.nfeat * sizeof *sc.x);
+    if (en) {
+        if ((rc = v1_keys(inst, en, req->arena, &keys, err)) ||
+            (rc = serving__enrich_rows(s, en, keys, sc.nrows, sc.nfeat, req->arena, &sc.x,
+                                       err)))
+            goto out;
+    } else {
+        sc.x = skiff_arena_alloc(req->arena, sc.nrows * sc.nfeat * sizeof *sc.x);
+    }
     sc.y = skiff_arena_alloc(req->arena, sc.nrows * sc.nout * sizeof *sc.y);
     if (!sc.x || !sc.y) {
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < sc.nrows; i++)
+    for (size_t i = 0; i < sc.nrows && !en; i++)
         if ((rc = v1_row(json_array_get(inst, i), i, rev, sc.x + i * sc.nfeat, err)))
             goto out;
     if ((rc = score(rev, sc.x, sc.nrows, sc.y, err)))
@@ -675,7 +745,7 @@ static int h_v1_predict(struct skiff_http_req *req, struct skiff_http_resp *resp
         goto out;
     }
     uuid4(idbuf);
-    log_payload(svc, rev, idbuf, &sc, NULL, NULL);
+    log_payload(svc, rev, idbuf, &sc, en, keys, req, resp);
 out:
     json_decref(body);
     atomic_fetch_sub(&svc->active, 1);

@@ -138,6 +138,17 @@ struct serving__analysis {
 
 struct serving__logger;
 struct skiff_feat_registry;
+
+/* Where a service's payload log goes when spec.predictor.logger.url is not
+ * a file:// URL: CloudEvents POSTed to `url` (logger*.c). Immutable once
+ * published; replaced ones are kept until the service is freed (records
+ * being written borrow them: they hold a revision ref, which keeps the
+ * service). */
+struct serving__sink {
+    struct serving__sink *older;
+    char ns[254];                  /* metadata.namespace, "default" when unset */
+    char url[];
+};
 struct skiff_feat_service;
 
 /* Feature enrichment of a service (annotations serving.skiff.dev/
@@ -180,6 +191,8 @@ struct serving__svc {
     /* payload log */
     int log_mode;                  /* 0 off, 1 all, 2 request, 3 response */
     struct serving__logger *logger; /* shared, borrowed */
+    _Atomic(struct serving__sink *) sink; /* CloudEvents sink; NULL: the file sink */
+    struct serving__sink *sinks;   /* every sink made, newest first (controller) */
     struct serving__enrich *enrich; /* NULL: the request carries the features */
     char enrich_problem[1400];     /* why enrichment is not set up, for status */
     /* canary analysis */
@@ -209,6 +222,11 @@ struct serving__logrec {
     int mode;                      /* what to write: 1 all, 2 inputs, 3 outputs */
     float *x;                      /* nrows * nfeat (NULL for mode 3) */
     double *y;                     /* nrows * nout (NULL for mode 2) */
+    /* CloudEvents sink: the raw bodies instead of x and y (one malloc'd
+     * block, `body`; NULL for the file sink) */
+    const struct serving__sink *sink; /* borrowed from the service */
+    char *body;                    /* request body, NUL, response body, NUL */
+    size_t req_len, resp_len;      /* the response starts at body + req_len + 1 */
 };
 
 /* Starts the writer thread; files go under dir/<isvc>/<day>.jsonl. `cap`
@@ -220,8 +238,27 @@ void serving__logger_free(struct serving__logger *l);
 /* Queues one record without blocking; a full queue drops it (counted).
  * Takes `rec` over in both cases (freed, its ref dropped). */
 void serving__logger_push(struct serving__logger *l, struct serving__logrec *rec);
-/* Waits until everything queued so far is on disk (tests, shutdown). */
+/* Waits until everything queued so far is on disk or delivered (tests,
+ * shutdown). */
 void serving__logger_flush(struct serving__logger *l);
+/* The ce-source of CloudEvents (the server's URL); copied. */
+void serving__logger_set_source(struct serving__logger *l, const char *source);
+
+/* ---- CloudEvents delivery (logger_ce.c), on the writer thread ---- */
+
+struct serving__ce;
+/* Caller frees with serving__ce_free (accepts NULL). */
+int serving__ce_new(struct serving__ce **out, struct skiff_err *err);
+void serving__ce_free(struct serving__ce *c);
+/* POSTs a record's events (request and/or response by its mode) in binary
+ * content mode, each with a bounded retry (fewer tries while the sink
+ * keeps failing, or when `hurry`). Returns how many events were lost. */
+int serving__ce_send(struct serving__ce *c, const struct serving__logrec *r,
+                     const char *source, bool hurry);
+/* A CloudEvents attribute as an HTTP header value: space, '"', '%' and
+ * bytes outside printable ASCII percent-encoded (the HTTP binding's rule;
+ * no header can be smuggled in by a request id). Always NUL-terminates. */
+void serving__ce_header_value(const char *in, char *out, size_t n);
 
 /* ---- metrics (router.c) ---- */
 
@@ -284,6 +321,12 @@ int serving__enrich_matrix(struct skiff_serving *s, const struct serving__enrich
                            const struct serving__infer_req *r, size_t nfeat,
                            struct skiff_arena *a, float **x, size_t *nrows, char ***keys,
                            struct skiff_err *err);
+
+/* The rows of the entity values keys[0..n) (V1 instances), each read from
+ * the online store; *x from the arena. */
+int serving__enrich_rows(struct skiff_serving *s, const struct serving__enrich *en,
+                         char **keys, size_t n, size_t nfeat, struct skiff_arena *a, float **x,
+                         struct skiff_err *err);
 
 /* skiff serve alone: fetches a registry storageUri through the platform's
  * REST API (SKIFF_URL) into home/models/<key>; its path in out[n]. */

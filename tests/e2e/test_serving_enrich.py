@@ -97,6 +97,25 @@ def test_enrichment_by_user_id(platform, tmp_path):
     assert list(logged[0]["features"]) == ["user_id"] + FEATURES
     np.testing.assert_allclose([logged[1]["features"][k] for k in FEATURES], rows[1], rtol=1e-6)
 
+    # V1: instances are objects with the entity key, enriched the same way
+    r = platform.api("POST", "/v1/models/fraud:predict",
+                     json={"instances": [{"user_id": "u2"}, {"user_id": "u1"}]})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["predictions"], predict(booster, rows[::-1]),
+                               atol=1e-6)
+    r = platform.api("POST", "/v1/models/fraud:predict",
+                     json={"instances": [{"user_id": "u1"}, {"user_id": "u9"}]})
+    assert r.status_code == 400 and "user_id 'u9'" in r.json()["error"], r.text
+    r = platform.api("POST", "/v1/models/fraud:predict", json={"instances": [[0] * 7]})
+    assert r.status_code == 400 and "instance 0 must be an object with 'user_id'" in \
+        r.json()["error"], r.text
+    deadline = time.monotonic() + 10
+    while len(f.read_text().splitlines()) < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    logged = [json.loads(line) for line in f.read_text().splitlines()]
+    assert [row["features"]["user_id"] for row in logged[2:]] == ["u2", "u1"]
+
     # policy default: a missing feature is a missing value for the trees
     ann["serving.skiff.dev/missing-features"] = "default"
     apply(platform, tmp_path, isvc("fraud-d", "model.json", annotations=ann), "d.yaml")

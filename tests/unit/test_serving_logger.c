@@ -99,10 +99,71 @@ static void test_lines_and_days(void **state)
     test_rmtree(dir);
 }
 
+/* CloudEvents attributes as header values: nothing a client sends in a
+ * request id can start another header line. */
+static void test_ce_header_value(void **state)
+{
+    char out[64];
+
+    serving__ce_header_value("pay-1", out, sizeof out);
+    assert_string_equal(out, "pay-1");
+    serving__ce_header_value("a b\r\nx-evil: \"1\"%", out, sizeof out);
+    assert_string_equal(out, "a%20b%0D%0Ax-evil:%20%221%22%25");
+    serving__ce_header_value("caf\xc3\xa9", out, sizeof out);
+    assert_string_equal(out, "caf%C3%A9");
+    /* truncated at a whole escape, always terminated */
+    serving__ce_header_value("ab  ", out, 6);
+    assert_string_equal(out, "ab%20");
+}
+
+/* A URL-sink record whose receiver is down: the writer gives up (no file
+ * written), drops the revision ref and frees the bodies. */
+static void test_url_sink_down(void **state)
+{
+    char dir[256], path[512];
+    struct serving__svc svc;
+    struct serving__rev rev;
+    struct serving__logger *l;
+    struct serving__sink *sink = calloc(1, sizeof *sink + 64);
+    struct serving__logrec *r;
+    struct skiff_err e = SKIFF_ERR_INIT;
+    FILE *f;
+
+    memset(&svc, 0, sizeof svc);
+    memset(&rev, 0, sizeof rev);
+    snprintf(svc.name, sizeof svc.name, "fraud");
+    snprintf(rev.name, sizeof rev.name, "fraud-predictor-00001");
+    rev.svc = &svc;
+    snprintf(sink->ns, sizeof sink->ns, "default");
+    /* port 1 on loopback: nothing listens, the connection is refused */
+    snprintf(sink->url, 64, "http://127.0.0.1:1/");
+    assert_non_null(test_tmpdir(dir, sizeof dir, "payloads-ce"));
+    assert_int_equal(serving__logger_new(dir, 4, &l, &e), 0);
+    serving__logger_set_source(l, "http://127.0.0.1:8080");
+    for (int i = 0; i < 3; i++) {
+        r = rec(&rev, 1795823999500000, "ce", 1);
+        r->sink = sink;
+        r->body = malloc(17);
+        memcpy(r->body, "{\"inputs\":[]}\0{}", 17);
+        r->req_len = 13;
+        r->resp_len = 2;
+        serving__logger_push(l, r);
+    }
+    serving__logger_flush(l);
+    assert_int_equal(atomic_load(&rev.refs), 0);
+    snprintf(path, sizeof path, "%s/fraud/2026-11-27.jsonl", dir);
+    assert_null(f = fopen(path, "r"));
+    serving__logger_free(l);
+    free(sink);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_and_days),
+        cmocka_unit_test(test_ce_header_value),
+        cmocka_unit_test(test_url_sink_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
