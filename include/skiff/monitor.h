@@ -205,9 +205,17 @@ struct skiff_mon_data;
  * NA markers (NA, NaN, null, None, N/A, ...) are missing. Every row must
  * have the header's number of fields (SKIFF_EPARSE with file:line). A file
  * without data rows is SKIFF_EINVAL ("no data rows"); larger than
- * max_bytes (0: 16 GiB) SKIFF_ETOOBIG. Read 4 MiB at a time: memory is 8
- * bytes per cell plus the distinct labels of text columns. Caller frees
- * *out with skiff_mon_data_free. */
+ * max_bytes (0: 16 GiB; decompressed bytes, all files of a folder
+ * together) SKIFF_ETOOBIG. Read 4 MiB at a time: memory is 8 bytes per
+ * cell plus the distinct labels of text columns.
+ *   - gzip: a file starting with gzip's magic bytes (whatever its name) is
+ *     decompressed as it is read, concatenated members too; a truncated or
+ *     corrupt one is SKIFF_EPARSE naming it.
+ *   - a folder: its *.csv and *.csv.gz files (not hidden) in name order,
+ *     one table; each has a header, which must be the first file's
+ *     (SKIFF_EINVAL naming the file); errors name the file and its own
+ *     line; none is SKIFF_EINVAL.
+ * Caller frees *out with skiff_mon_data_free. */
 int skiff_mon_data_read_csv(const char *path, size_t max_bytes, struct skiff_mon_data **out,
                             struct skiff_err *err);
 /* The same over text[len] (copied); `name` is used in errors. */

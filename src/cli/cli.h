@@ -84,7 +84,7 @@ const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name);
     X(retry, "run a failed workflow again from its failed steps")                   \
     X(token, "issue a short-lived token for a service account")                      \
     X(features, "feature store: training data, materialize, online serving, skew")   \
-    X(drift, "compare two datasets for drift, Evidently's statistics")               \
+    X(drift, "compare datasets for drift (Evidently's statistics); monitor runs")  \
     X(datagen, "generate seeded synthetic data (fraud transactions)")                \
     X(validate, "check a data file against expectations")                            \
     X(train, "train an XGBoost model and log it to tracking")                        \

@@ -48,7 +48,8 @@
 
 #define POLL_MS 500
 #define DEFAULT_WINDOW_US (24 * 3600 * SKIFF_US_PER_SEC)
-#define MAX_INPUT ((size_t)4 << 30)   /* bytes of one reference or current file */
+/* bytes of one reference or current: decompressed, a folder's files together */
+#define MAX_INPUT ((size_t)4 << 30)
 
 static const char *const migrations[] = {
     "CREATE TABLE monitor_runs ("
@@ -116,8 +117,8 @@ static int parse_spec(const json_t *obj, struct spec *sp, struct skiff_err *err)
     if (!sp->name || (!sp->ref_model && !sp->ref_path) || (!sp->isvc && !sp->cur_path))
         return skiff_err_set(err, SKIFF_EINVAL,
                              "a monitor needs spec.reference (model or path) and spec.current "
-                             "(inferenceService or path); a featureView or featureService "
-                             "alone is not read yet");
+                             "(inferenceService or path), which the validator now requires "
+                             "(this monitor was stored before: apply it again with them)");
     if ((w = str_at(cur, "window")) && skiff_duration_parse(w, &sp->window_us, err))
         return skiff_err_prefix(err, "spec.current.window");
     if ((w = str_at(re, "after")) && skiff_duration_parse(w, &sp->after_us, err))

@@ -12,7 +12,10 @@
  *   2. only for the columns known to be text, the cells unquoted in place
  *      and interned: the column's numbers become codes over its distinct
  *      labels (copied), so nothing of the chunk is kept.
- * Memory is the columns (8 bytes a cell) plus one chunk.
+ * Memory is the columns (8 bytes a cell) plus one chunk. The bytes come
+ * from input.c: text, a file, gzip decompressed as it is read, or a
+ * folder's files one after the other, each with its header (checked
+ * against the first's) and its own line numbers.
  *
  * Worked example: "a,b\n1,x\n\"2\",NA\n" is a = [1, 2] (numeric), b = codes
  * [0, NaN] over labels [x] (text: the reference decides that b is
@@ -125,6 +128,9 @@ void skiff_mon_data_free(struct skiff_mon_data *d)
         free(col->codes);
     }
     free(d->cols);
+    for (size_t i = 0; i < d->nfiles; i++)
+        free(d->files[i]);
+    free(d->files);
     free(d->name);
     free(d);
 }
@@ -150,17 +156,21 @@ bool monitor__data_is_text(const struct skiff_mon_data *d, size_t c) { return d-
 
 int monitor__data_text_error(const struct skiff_mon_data *d, size_t c, struct skiff_err *err)
 {
-    return skiff_err_at(err, SKIFF_EPARSE, d->name, (int)d->cols[c].bad_line, 0,
+    const struct data_col *col = &d->cols[c];
+    const char *file = col->bad_member < d->nfiles ? d->files[col->bad_member] : d->name;
+    return skiff_err_at(err, SKIFF_EPARSE, file, (int)col->bad_line, 0,
                         "column '%s' is numeric in the reference but '%s' is not a number",
                         d->cols[c].name, d->cols[c].bad);
 }
 
-static void note_text(struct data_col *col, const char *s, size_t n, size_t line)
+static void note_text(struct data_col *col, const char *s, size_t n, size_t line,
+                      size_t member)
 {
     if (col->text)
         return;
     col->text = true;
     col->bad_line = line;
+    col->bad_member = member;
     snprintf(col->bad, sizeof col->bad, "%.*s", (int)(n < 63 ? n : 63), s);
 }
 
@@ -335,7 +345,7 @@ static int parse_rows(struct skiff_mon_data *d, struct tok *t, size_t row0, size
             if (c < d->ncols) {
                 /* a column known to be text needs no more numbers */
                 if (cols[c].text || !monitor__parse_cell(s, n, &v)) {
-                    note_text(&cols[c], s, n, line);
+                    note_text(&cols[c], s, n, line, d->member);
                     v = NAN;
                 }
                 cols[c].num[r] = v;
@@ -343,7 +353,7 @@ static int parse_rows(struct skiff_mon_data *d, struct tok *t, size_t row0, size
             c++;
         } while (term == ',');
         if (c != d->ncols)
-            return skiff_err_at(err, SKIFF_EPARSE, d->name, (int)line, 0,
+            return skiff_err_at(err, SKIFF_EPARSE, d->cur, (int)line, 0,
                                 "a row has %zu fields, the header %zu", c, d->ncols);
         r++;
     }
@@ -423,7 +433,7 @@ static int parse_segment(struct skiff_mon_data *d, char *b, char *e, size_t line
     if ((size_t)(e - b) >= SPLIT_MIN && !memchr(b, '"', (size_t)(e - b)))
         mid = memchr(b + (e - b) / 2, '\n', (size_t)(e - b - (e - b) / 2));
     if (!mid || mid + 1 >= e) {
-        struct tok t = {b, e, line, d->name, ""};
+        struct tok t = {b, e, line, d->cur, ""};
         if ((rc = parse_rows(d, &t, d->nrows, &n, d->cols, err)))
             return rc;
         d->nrows += n;
@@ -440,8 +450,8 @@ static int parse_segment(struct skiff_mon_data *d, char *b, char *e, size_t line
         }
         memcpy(h[i].cols, d->cols, d->ncols * sizeof *h[i].cols);   /* text so far */
     }
-    h[0].t = (struct tok){b, mid, line, d->name, ""};
-    h[1].t = (struct tok){mid, e, line + count_lines(b, mid), d->name, ""};
+    h[0].t = (struct tok){b, mid, line, d->cur, ""};
+    h[1].t = (struct tok){mid, e, line + count_lines(b, mid), d->cur, ""};
     h[0].row0 = d->nrows;
     h[1].row0 = d->nrows + count_lines(b, mid);
     if (pthread_create(&th, NULL, half_main, &h[1]) != 0) {
@@ -463,6 +473,7 @@ static int parse_segment(struct skiff_mon_data *d, char *b, char *e, size_t line
             if (!d->cols[c].text && z->text) {
                 d->cols[c].text = true;
                 d->cols[c].bad_line = z->bad_line;
+                d->cols[c].bad_member = z->bad_member;
                 memcpy(d->cols[c].bad, z->bad, sizeof z->bad);
             }
         }
@@ -479,7 +490,7 @@ static int intern_segment(struct skiff_mon_data *d, char *b, char *e, size_t lin
                           const bool *want, struct monitor__labelset *ls, size_t *rows,
                           struct skiff_err *err)
 {
-    struct tok t = {b, e, line, d->name, ""};
+    struct tok t = {b, e, line, d->cur, ""};
     size_t r = row0;
     int rc;
 
@@ -507,47 +518,6 @@ static int intern_segment(struct skiff_mon_data *d, char *b, char *e, size_t lin
         r++;
     }
     *rows = r - row0;
-    return 0;
-}
-
-/* Where the input comes from: a file, or text in memory (parse_csv). */
-struct src {
-    int fd;                 /* -1: text */
-    const char *text;
-    size_t text_len, pos;   /* bytes handed out so far */
-    size_t max;
-    const char *name;
-};
-
-/* Up to n bytes into dst; 0 at the end. */
-static int src_read(struct src *s, char *dst, size_t n, size_t *got, struct skiff_err *err)
-{
-    *got = 0;
-    if (s->fd < 0) {
-        size_t k = s->text_len - s->pos < n ? s->text_len - s->pos : n;
-        memcpy(dst, s->text + s->pos, k);
-        s->pos += k, *got = k;
-        return 0;
-    }
-    for (;;) {
-        ssize_t k = read(s->fd, dst, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return skiff_err_sys(err, SKIFF_EIO, "cannot read '%s'", s->name);
-        s->pos += (size_t)k, *got = (size_t)k;
-        if (s->pos > s->max)
-            return skiff_err_set(err, SKIFF_ETOOBIG, "'%s' is larger than %zu bytes", s->name,
-                                 s->max);
-        return 0;
-    }
-}
-
-static int src_rewind(struct src *s, struct skiff_err *err)
-{
-    s->pos = 0;
-    if (s->fd >= 0 && lseek(s->fd, 0, SEEK_SET) != 0)
-        return skiff_err_sys(err, SKIFF_EIO, "cannot read '%s' again", s->name);
     return 0;
 }
 
@@ -588,7 +558,7 @@ static char *last_row_end(char *b, char *e)
 }
 
 struct chunks {
-    struct src src;
+    struct monitor__input *in;
     char *buf;
     size_t cap, len;    /* buf[0..len) holds unprocessed bytes; buf[len] = NUL */
     bool eof;
@@ -608,10 +578,11 @@ static int next_chunk(struct chunks *k, char **end, struct skiff_err *err)
                 char *nb = realloc(k->buf, k->cap * 2 + 1);
                 if (!nb)
                     return skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'",
-                                         k->src.name);
+                                         k->in->name);
                 k->buf = nb, k->cap = k->cap * 2 + 1;
             }
-            if ((rc = src_read(&k->src, k->buf + k->len, k->cap - 1 - k->len, &got, err)))
+            if ((rc = monitor__input_read(k->in, k->buf + k->len, k->cap - 1 - k->len, &got,
+                                          err)))
                 return rc;
             k->len += got;
             k->eof = got == 0;
@@ -648,7 +619,7 @@ static struct skiff_mon_data *data_new(const char *name)
     return d;
 }
 
-/* Reads the header row from the first chunk. */
+/* Reads the header row from the first chunk of the member being read. */
 static int read_header(struct skiff_mon_data *d, struct chunks *k, size_t *line,
                        struct skiff_err *err)
 {
@@ -658,13 +629,11 @@ static int read_header(struct skiff_mon_data *d, struct chunks *k, size_t *line,
 
     if ((rc = next_chunk(k, &end, err)))
         return rc;
-    t = (struct tok){k->buf, end, 1, d->name, ""};
+    t = (struct tok){k->buf, end, 1, d->cur, ""};
     if (k->len >= 3 && memcmp(t.p, "\xef\xbb\xbf", 3) == 0)   /* a UTF-8 BOM */
         t.p += 3;
-    if (k->len >= 2 && (unsigned char)t.p[0] == 0x1f && (unsigned char)t.p[1] == 0x8b)
-        return skiff_err_at(err, SKIFF_EINVAL, d->name, 0, 0, "a gzip file: decompress it first");
     if (!next_row(&t))
-        return skiff_err_at(err, SKIFF_EINVAL, d->name, 0, 0, "no data rows (an empty file)");
+        return skiff_err_at(err, SKIFF_EINVAL, d->cur, 0, 0, "no data rows (an empty file)");
     do {
         char *s;
         size_t n;
@@ -680,7 +649,7 @@ static int read_header(struct skiff_mon_data *d, struct chunks *k, size_t *line,
             return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
         for (size_t c = 0; c + 1 < d->ncols; c++)
             if (strcmp(cols[c].name, cols[d->ncols - 1].name) == 0)
-                return skiff_err_at(err, SKIFF_EINVAL, d->name, 1, 0,
+                return skiff_err_at(err, SKIFF_EINVAL, d->cur, 1, 0,
                                     "column '%s' twice in the header", cols[c].name);
     } while (term == ',');
     *line = t.line;
@@ -688,45 +657,83 @@ static int read_header(struct skiff_mon_data *d, struct chunks *k, size_t *line,
     return 0;
 }
 
-/* One more pass over the whole file for the columns that turned out text
+/* The header of a later member of a folder (check: it must name the same
+ * columns, in the same order, as the first), or the first member's again
+ * (intern_late). *line: the line after it. */
+static int skip_header(struct skiff_mon_data *d, struct chunks *k, size_t *line, bool check,
+                       struct skiff_err *err)
+{
+    struct skiff_mon_data tmp = {0};
+    int rc;
+
+    tmp.name = d->name;
+    tmp.cur = d->cur;
+    rc = read_header(&tmp, k, line, err);
+    if (!rc && check) {
+        size_t c = 0;
+        while (c < tmp.ncols && c < d->ncols && strcmp(tmp.cols[c].name, d->cols[c].name) == 0)
+            c++;
+        if (c < tmp.ncols || c < d->ncols)
+            rc = skiff_err_at(err, SKIFF_EINVAL, d->cur, 1, 0,
+                              "the header differs from that of '%s' (column %zu: '%s', there "
+                              "'%s'); the files of a folder are one table",
+                              d->files ? d->files[0] : d->name, c + 1,
+                              c < tmp.ncols ? tmp.cols[c].name : "(none)",
+                              c < d->ncols ? d->cols[c].name : "(none)");
+    }
+    for (size_t c = 0; c < tmp.ncols; c++)
+        free(tmp.cols[c].name);
+    free(tmp.cols);
+    return rc;
+}
+
+/* After a member's last chunk: opens the next member of a folder and reads
+ * its header. *more false after the last one. */
+static int next_member(struct skiff_mon_data *d, struct chunks *k, size_t *line, bool check,
+                       bool *more, struct skiff_err *err)
+{
+    int rc;
+    if ((rc = monitor__input_next(k->in, more, err)) || !*more)
+        return rc;
+    k->len = 0, k->eof = false;
+    d->cur = k->in->name;
+    d->member = k->in->member;
+    return skip_header(d, k, line, check, err);
+}
+
+/* One more pass over the whole input for the columns that turned out text
  * after their first rows (late[c]): their labels are made again from row 0. */
 static int intern_late(struct skiff_mon_data *d, struct chunks *k, const bool *late,
                        struct monitor__labelset *ls, struct skiff_err *err)
 {
-    size_t line, row = 0, hl;
+    size_t line, row = 0;
+    bool more = true;
     int rc;
 
     for (size_t c = 0; c < d->ncols; c++)
         if (late[c])
             monitor__labelset_release(&ls[c]);
     k->len = 0, k->eof = false;
-    if ((rc = src_rewind(&k->src, err)))
+    if ((rc = monitor__input_rewind(k->in, err)))
         return rc;
-    {
-        struct skiff_mon_data tmp = {0};   /* the header again, to skip it */
-        tmp.name = d->name;
-        rc = read_header(&tmp, k, &hl, err);
-        for (size_t c = 0; c < tmp.ncols; c++)
-            free(tmp.cols[c].name);
-        free(tmp.cols);
-        if (rc)
-            return rc;
-        line = hl;
-    }
-    while (row < d->nrows) {
+    d->cur = k->in->name;
+    d->member = k->in->member;
+    if ((rc = skip_header(d, k, &line, false, err)))
+        return rc;
+    while (row < d->nrows && more) {
         char *end;
         size_t n;
         if ((rc = next_chunk(k, &end, err)))
             return rc;
-        if (end == k->buf)
-            break;
-        if ((rc = intern_segment(d, k->buf, end, line, row, late, ls, &n, err)))
+        if (end != k->buf) {
+            if ((rc = intern_segment(d, k->buf, end, line, row, late, ls, &n, err)))
+                return rc;
+            row += n;
+            line += count_lines(k->buf, end);
+            consume(k, end);
+        }
+        if (k->eof && k->len == 0 && (rc = next_member(d, k, &line, false, &more, err)))
             return rc;
-        row += n;
-        line += count_lines(k->buf, end);
-        consume(k, end);
-        if (k->eof && k->len == 0)
-            break;
     }
     return 0;
 }
@@ -734,10 +741,12 @@ static int intern_late(struct skiff_mon_data *d, struct chunks *k, const bool *l
 static int read_all(struct skiff_mon_data *d, struct chunks *k, struct skiff_err *err)
 {
     struct monitor__labelset *ls = NULL;
-    bool *want = NULL, *late = NULL, any_late = false;
+    bool *want = NULL, *late = NULL, any_late = false, more = true;
     size_t line = 1;
     int rc;
 
+    d->cur = k->in->name;
+    d->member = k->in->member;
     if ((rc = read_header(d, k, &line, err)))
         return rc;
     if (!(ls = calloc(d->ncols, sizeof *ls)) || !(want = calloc(d->ncols, 1)) ||
@@ -745,30 +754,31 @@ static int read_all(struct skiff_mon_data *d, struct chunks *k, struct skiff_err
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
         goto out;
     }
-    for (;;) {
+    while (more) {
         char *end;
         size_t row0 = d->nrows, n;
         bool any = false;
         if ((rc = next_chunk(k, &end, err)))
             goto out;
-        if (end == k->buf && k->eof)
-            break;
-        if ((rc = parse_segment(d, k->buf, end, line, err)))
-            goto out;
-        for (size_t c = 0; c < d->ncols; c++) {
-            if (d->cols[c].text && !want[c]) {
-                want[c] = true;
-                late[c] = row0 > 0;
-                any_late |= late[c];
+        if (end != k->buf) {
+            if ((rc = parse_segment(d, k->buf, end, line, err)))
+                goto out;
+            for (size_t c = 0; c < d->ncols; c++) {
+                if (d->cols[c].text && !want[c]) {
+                    want[c] = true;
+                    late[c] = row0 > 0;
+                    any_late |= late[c];
+                }
+                any |= want[c];
             }
-            any |= want[c];
+            if (any && (rc = intern_segment(d, k->buf, end, line, row0, want, ls, &n, err)))
+                goto out;
+            line += count_lines(k->buf, end);
+            consume(k, end);
         }
-        if (any && (rc = intern_segment(d, k->buf, end, line, row0, want, ls, &n, err)))
+        /* the end of a file: a folder's next one continues the table */
+        if (k->eof && k->len == 0 && (rc = next_member(d, k, &line, true, &more, err)))
             goto out;
-        line += count_lines(k->buf, end);
-        consume(k, end);
-        if (k->eof && k->len == 0)
-            break;
     }
     if (d->nrows == 0) {
         rc = skiff_err_at(err, SKIFF_EINVAL, d->name, 0, 0, "no data rows");
@@ -786,11 +796,13 @@ out:
     return rc;
 }
 
-static int read_src(struct src *s, const char *name, struct skiff_mon_data **out,
-                    struct skiff_err *err)
+/* Reads `in` into a new table; takes over its folder's file names (errors
+ * about a cell name the file it is in) and closes it. */
+static int read_input(struct monitor__input *in, struct skiff_mon_data **out,
+                      struct skiff_err *err)
 {
-    struct chunks k = {*s, malloc(CHUNK + 1), CHUNK + 1, 0, false};
-    struct skiff_mon_data *d = data_new(name);
+    struct chunks k = {in, malloc(CHUNK + 1), CHUNK + 1, 0, false};
+    struct skiff_mon_data *d = data_new(in->path);
     int rc;
 
     *out = NULL;
@@ -799,6 +811,12 @@ static int read_src(struct src *s, const char *name, struct skiff_mon_data **out
     else
         rc = read_all(d, &k, err);
     free(k.buf);
+    if (d) {
+        d->files = in->files, d->nfiles = in->nfiles;
+        in->files = NULL, in->nfiles = 0;
+        d->cur = NULL;
+    }
+    monitor__input_close(in);
     if (rc) {
         skiff_mon_data_free(d);
         return rc;
@@ -810,33 +828,23 @@ static int read_src(struct src *s, const char *name, struct skiff_mon_data **out
 int skiff_mon_data_parse_csv(const char *text, size_t len, const char *name,
                              struct skiff_mon_data **out, struct skiff_err *err)
 {
-    struct src s = {-1, text, len, 0, SIZE_MAX, name};
-    return read_src(&s, name, out, err);
+    struct monitor__input in;
+    monitor__input_text(&in, text, len, name);
+    return read_input(&in, out, err);
 }
 
 int skiff_mon_data_read_csv(const char *path, size_t max_bytes, struct skiff_mon_data **out,
                             struct skiff_err *err)
 {
-    struct src s = {-1, NULL, 0, 0, max_bytes ? max_bytes : (size_t)16 << 30, path};
-    struct stat st;
+    struct monitor__input in;
     int rc;
 
     *out = NULL;
-    if ((s.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return skiff_err_sys(err, errno == ENOENT ? SKIFF_ENOTFOUND : SKIFF_EIO,
-                             "cannot open '%s'", path);
-    if (fstat(s.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(s.fd);
-        return skiff_err_set(err, SKIFF_EINVAL, "'%s' is not a file", path);
+    if ((rc = monitor__input_open(&in, path, max_bytes ? max_bytes : (size_t)16 << 30, err))) {
+        monitor__input_close(&in);
+        return rc;
     }
-    if ((uint64_t)st.st_size > s.max) {
-        close(s.fd);
-        return skiff_err_set(err, SKIFF_ETOOBIG, "'%s' is larger than %zu bytes", path, s.max);
-    }
-    posix_fadvise(s.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    rc = read_src(&s, path, out, err);
-    close(s.fd);
-    return rc;
+    return read_input(&in, out, err);
 }
 
 /* ---- labels ---- */

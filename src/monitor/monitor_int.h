@@ -37,6 +37,7 @@ struct data_col {
                              text column the codes of its labels instead */
     bool text;            /* some non-missing cell is not a number */
     size_t bad_line;      /* the first such cell's line ... */
+    size_t bad_member;    /* ... in this file of a folder (files[]) ... */
     char bad[64];         /* ... and its value, cut */
     char **str;           /* payload logs while reading: a string value per row */
     char **labels;        /* text columns (and numeric ones made categorical):
@@ -50,7 +51,45 @@ struct skiff_mon_data {
     char *name;           /* the file or folder, for errors */
     size_t nrows, ncols, cap;
     struct data_col *cols;
+    char **files;         /* a folder's files in the order read, owned; else NULL */
+    size_t nfiles;
+    const char *cur;      /* while reading: the file being read (errors name it) */
+    size_t member;        /* ... and its index in files */
 };
+
+/* ---- input of the CSV reader (input.c) ----
+ * Text in memory, a file, or a folder of *.csv / *.csv.gz files in name
+ * order ("members"); each file plain or gzip by its content. Reads stop at
+ * the end of each member: the reader then reads the next one's header. */
+struct gzFile_s;
+struct monitor__input {
+    const char *path;          /* as given: the file, the folder, or the text's name */
+    const char *name;          /* the member being read (errors name it) */
+    char **files;              /* a folder's members, sorted, owned; NULL otherwise */
+    size_t nfiles, member;
+    int fd;                    /* -1 when none */
+    struct gzFile_s *gz;       /* when the member is gzip */
+    const char *text;          /* text in memory (no fd) */
+    size_t text_len, text_pos;
+    size_t total, max;         /* bytes handed out (decompressed), the cap */
+};
+void monitor__input_text(struct monitor__input *in, const char *text, size_t len,
+                         const char *name);
+/* Opens a file or a folder (its first member). SKIFF_ENOTFOUND, SKIFF_EIO,
+ * SKIFF_EINVAL (not a file; a folder without CSV files), SKIFF_ETOOBIG.
+ * Close with monitor__input_close, also after an error. */
+int monitor__input_open(struct monitor__input *in, const char *path, size_t max,
+                        struct skiff_err *err);
+/* Up to n bytes of the current member; *got 0 at its end. A corrupt or
+ * truncated gzip member is SKIFF_EPARSE naming it; more than max bytes in
+ * all SKIFF_ETOOBIG. */
+int monitor__input_read(struct monitor__input *in, char *dst, size_t n, size_t *got,
+                        struct skiff_err *err);
+/* Opens the next member; *more false (and nothing done) after the last. */
+int monitor__input_next(struct monitor__input *in, bool *more, struct skiff_err *err);
+/* Back to the start of the first member. */
+int monitor__input_rewind(struct monitor__input *in, struct skiff_err *err);
+void monitor__input_close(struct monitor__input *in);
 
 /* Distinct strings by hashing (open addressing, FNV-1a), ids in order of
  * first appearance: sorting every cell's string with strcmp was the

@@ -366,17 +366,20 @@ int resource__validate_drift_monitor(const json_t *obj, struct skiff_validation 
                (rc = resource__string_map(v, re, "/spec/retrain", "parameters"))))
         return rc;
 
-    /* A monitor of a feature view or service alone (the first form of this
-     * kind) stays valid, so that files written for it still apply; the
-     * controller does not read feature-store data yet and records each of
-     * its runs as failed, saying what to add. */
-    if (!json_object_get(spec, "reference") && !json_object_get(spec, "current")) {
-        if (!json_object_get(spec, "featureView") && !json_object_get(spec, "featureService"))
-            return skiff_validation_fail(v, "/spec/featureView", SKIFF_EINVAL,
-                                         "missing required field (featureView, or "
-                                         "featureService: what to watch)");
-        return 0;
-    }
+    /* Every run compares a reference with a current dataset: a monitor
+     * without them (the kind's first form named only a featureView or
+     * featureService, which the controller does not read data from) could
+     * only ever fail, so it is refused here with what to add. */
+    if (!json_object_get(spec, "reference"))
+        return skiff_validation_fail(v, "/spec/reference", SKIFF_EINVAL,
+                                     "missing required field (model: \"models:/NAME@ALIAS\", or "
+                                     "path: a CSV file; featureView / featureService do not "
+                                     "replace it)");
+    if (!json_object_get(spec, "current"))
+        return skiff_validation_fail(v, "/spec/current", SKIFF_EINVAL,
+                                     "missing required field (inferenceService: its payload "
+                                     "log, or path: a CSV file; featureView / featureService "
+                                     "do not replace it)");
     if ((rc = resource__field(v, spec, "/spec", "reference", RT_OBJECT, RF_REQUIRED, &ref)) ||
         (rc = resource__field(v, ref, "/spec/reference", "model", RT_STRING, RF_NONEMPTY,
                               &model)) ||

@@ -301,6 +301,67 @@ def test_bad_input_exits_2(tmp):
     assert p.returncode == 0 and "Examples:" in p.stdout
 
 
+def test_gzip_and_folder_inputs_give_the_same_report(tmp):
+    """A .csv.gz reference (two gzip members, Python's gzip module as the
+    writer) and a folder of .csv / .csv.gz parts as current give the JSON of
+    the plain files, number for number; a folder whose parts disagree on
+    the header, or a truncated gzip part, is exit 2 naming the part."""
+    import gzip
+    g = np.random.default_rng(7)
+    n = 3000
+    ref = {"amount": g.normal(0, 1, n), "age": g.normal(40, 10, n),
+           "country": [["fr", "de", "us"][i] for i in g.integers(0, 3, n)]}
+    cur = {"amount": g.normal(0.3, 1, n), "age": g.normal(40, 10, n),
+           "country": [["fr", "de", "us", "es"][i] for i in g.integers(0, 4, n)]}
+    rp = write_csv(os.path.join(tmp, "ref.csv"), ref)
+    cp = write_csv(os.path.join(tmp, "cur.csv"), cur)
+    text = open(rp, "rb").read()
+    half = len(text) // 2
+    rgz = os.path.join(tmp, "reference.csv.gz")
+    with open(rgz, "wb") as f:   # two members, cut mid-row
+        f.write(gzip.compress(text[:half]) + gzip.compress(text[half:]))
+    lines = open(cp).read().splitlines(keepends=True)
+    header, rows = lines[0], lines[1:]
+    parts = os.path.join(tmp, "parts")
+    os.mkdir(parts)
+    k = len(rows) // 3
+    open(os.path.join(parts, "2026-11-01.csv"), "w").write(header + "".join(rows[:k]))
+    with gzip.open(os.path.join(parts, "2026-11-02.csv.gz"), "wt") as f:
+        f.write(header + "".join(rows[k:2 * k]))
+    open(os.path.join(parts, "2026-11-03.csv"), "w").write(header + "".join(rows[2 * k:]))
+    open(os.path.join(parts, "README.txt"), "w").write("not data\n")
+
+    def report(r, c):
+        out = os.path.join(tmp, "out.json")
+        p = run("drift", "--reference", r, "--current", c, "--json", out)
+        assert p.returncode in (0, 1), p.stderr
+        return p.returncode, json.load(open(out))
+
+    want = report(rp, cp)
+    got = report(rgz, parts)
+    assert got == want   # every number, to the last bit
+    assert want[1]["metrics"][2]["result"]["column_name"]
+    # a reference that is gzip under a plain name reads too
+    shutil.copy(rgz, os.path.join(tmp, "disguised.csv"))
+    assert report(os.path.join(tmp, "disguised.csv"), cp) == want
+
+    # parts that disagree on the header: exit 2 naming the part
+    open(os.path.join(parts, "2026-11-04.csv"), "w").write("amount,age,city\n1,2,x\n")
+    p = run("drift", "--reference", rp, "--current", parts)
+    assert p.returncode == 2 and "2026-11-04.csv" in p.stderr and "city" in p.stderr, p.stderr
+    os.remove(os.path.join(parts, "2026-11-04.csv"))
+    # a truncated gzip part: exit 2 naming it
+    blob = open(os.path.join(parts, "2026-11-02.csv.gz"), "rb").read()
+    open(os.path.join(parts, "2026-11-02.csv.gz"), "wb").write(blob[:len(blob) - 40])
+    p = run("drift", "--reference", rp, "--current", parts)
+    assert p.returncode == 2 and "2026-11-02.csv.gz" in p.stderr and "gzip" in p.stderr, p.stderr
+    # a folder without CSV files
+    empty = os.path.join(tmp, "nothing")
+    os.mkdir(empty)
+    p = run("drift", "--reference", rp, "--current", empty)
+    assert p.returncode == 2 and "no *.csv" in p.stderr
+
+
 # ---- HTML report ----
 
 def png_colours(path):

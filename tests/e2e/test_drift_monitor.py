@@ -279,11 +279,15 @@ def test_failed_runs_are_kept_and_bad_monitors_rejected(platform):
     for obj, field in bad:
         r = platform.api("POST", "/api/v1/driftmonitors", json=obj)
         assert r.status_code == 400 and field in r.text, (obj, r.text)
-    # the kind's first form (a feature service alone) still applies; its runs
-    # fail saying what a run needs
-    apply(platform, monitor("fs", featureService="fraud_features"))
-    r = run_now(platform, "fs")
-    assert r["phase"] == "Failed" and "spec.reference" in r["message"], r
+    # the kind's first form (a feature service alone) names no data: refused,
+    # saying what a run needs; with reference and current it applies
+    for obj, field in [(monitor("fs", featureService="fraud_features"), "spec.reference"),
+                       (monitor("fs", featureView="v", reference={"path": "r"}),
+                        "spec.current")]:
+        r = platform.api("POST", "/api/v1/driftmonitors", json=obj)
+        assert r.status_code == 400 and field in r.text, r.text
+    apply(platform, monitor("fs", featureService="fraud_features", reference={"path": "r"},
+                            current={"path": "x"}))
     # a cron line the validator cannot check is reported in status, once
     apply(platform, monitor("c", reference={"path": "ref.csv"}, current={"path": "ref.csv"},
                             schedule="61 * * * *"))
@@ -296,3 +300,66 @@ def test_failed_runs_are_kept_and_bad_monitors_rejected(platform):
     tok = platform.cli("token", "--scope", "monitor:read").stdout.strip()
     assert platform.api("POST", "/api/v1/driftmonitors/m/run", token=tok).status_code == 403
     assert platform.api("GET", "/api/v1/driftmonitors/m/runs", token=tok).status_code == 200
+
+
+def test_cli_lists_runs_and_downloads_reports(platform, tmp_path):
+    """`skiff drift runs` / `skiff drift report` over the platform's routes;
+    the monitor reads a gzip reference and a folder of parts (current)."""
+    import gzip
+    import shutil
+    home = platform.home
+    write_reference(home / "ref.csv")
+    with open(home / "ref.csv", "rb") as f, gzip.open(home / "ref.csv.gz", "wb") as g:
+        shutil.copyfileobj(f, g)
+    parts = home / "parts"
+    parts.mkdir()
+    write_reference(tmp_path / "cur.csv", n=1200, seed=5)
+    lines = (tmp_path / "cur.csv").read_text().splitlines(keepends=True)
+    (parts / "a.csv").write_text(lines[0] + "".join(lines[1:600]))
+    with gzip.open(parts / "b.csv.gz", "wt") as g:
+        g.write(lines[0] + "".join(lines[600:]))
+    apply(platform, monitor("cli-m", reference={"path": "ref.csv.gz"},
+                            current={"path": "parts"}))
+    apply(platform, monitor("cli-bad", reference={"path": "ref.csv.gz"},
+                            current={"path": "missing.csv"}))
+    first = run_now(platform, "cli-m")
+    assert first["phase"] == "Succeeded" and first["referenceRows"] == 2000, first
+    assert first["currentRows"] == 1200, first
+    assert run_now(platform, "cli-bad")["phase"] == "Failed"
+    second = run_now(platform, "cli-m")
+
+    # the list: newest first, id, time, verdict, share
+    r = platform.cli("drift", "runs", "cli-m", check=0)
+    rows = r.stdout.strip().splitlines()
+    assert rows[0].split()[:5] == ["ID", "STARTED", "TRIGGER", "VERDICT", "SHARE"], r.stdout
+    assert [l.split()[0] for l in rows[1:]] == [str(second["id"]), str(first["id"])]
+    verdict = "drift" if second["datasetDrift"] else "no drift"
+    assert f" {verdict} " in rows[1] and second["startTime"] in rows[1], rows[1]
+    assert f"{second['shareOfDriftedColumns']:.4g}" in rows[1]
+    assert "manual" in rows[1]
+    r = platform.cli("drift", "runs", "cli-m", "-o", "json", check=0)
+    assert json.loads(r.stdout) == runs(platform, "cli-m")
+    r = platform.cli("drift", "runs", "cli-bad", check=0)
+    assert " failed " in r.stdout and "missing.csv" in r.stdout, r.stdout
+
+    # the report: the newest run's HTML by default, a given run's, its JSON
+    out = tmp_path / "latest.html"
+    platform.cli("drift", "report", "cli-m", "-o", str(out), check=0)
+    html = platform.api("GET", f"/api/v1/driftmonitors/cli-m/runs/{second['id']}/report")
+    assert out.read_bytes() == html.content and b"<svg" in html.content
+    r = platform.cli("drift", "report", "cli-m", str(first["id"]), "--json", "-o", "-", check=0)
+    js = platform.api("GET", f"/api/v1/driftmonitors/cli-m/runs/{first['id']}/report.json")
+    assert json.loads(r.stdout) == js.json()
+
+    # errors: a failed run has no report, an unknown monitor or run, bad usage
+    r = platform.cli("drift", "report", "cli-bad", "1", "-o", str(tmp_path / "x.html"), check=1)
+    assert "no report" in r.stderr and "missing.csv" in r.stderr, r.stderr
+    assert not (tmp_path / "x.html").exists()
+    r = platform.cli("drift", "report", "cli-bad", check=1)
+    assert "no run of 'cli-bad' has a report" in r.stderr
+    r = platform.cli("drift", "runs", "nope", check=1)
+    assert "nope" in r.stderr
+    platform.cli("drift", "report", "cli-m", "99", "-o", str(tmp_path / "y.html"), check=1)
+    platform.cli("drift", "report", "cli-m", "x1", check=2)
+    platform.cli("drift", "runs", check=2)
+    platform.cli("drift", "runs", "a/b", check=2)

@@ -812,11 +812,19 @@ static void test_drift_monitor_and_identity(void **state)
     expect_ok(SK("DriftMonitor") "spec:\n  featureService: fraud_detection_v3\n"
                                  "  stattest: psi\n  stattestThreshold: 0.2\n  driftShare: 0.3\n"
                                  "  schedule: '0 * * * *'\n  columns: [velocity_score]\n"
-                                 "  alert: {webhook: 'https://hooks/x'}\n",
+                                 "  alert: {webhook: 'https://hooks/x'}\n"
+                                 "  reference: {model: 'models:/fraud@champion'}\n"
+                                 "  current: {inferenceService: fraud, window: 24h}\n",
               "DriftMonitor");
-    expect_error(SK("DriftMonitor") "spec:\n  stattest: psi\n",
-                 "x.yaml:4:1: spec.featureView: missing required field (featureView, or "
-                 "featureService: what to watch)");
+    /* a feature view or service names no data: reference and current are required */
+    expect_error(SK("DriftMonitor") "spec:\n  featureService: fraud_detection_v3\n",
+                 "x.yaml:4:1: spec.reference: missing required field (model: "
+                 "\"models:/NAME@ALIAS\", or path: a CSV file; featureView / featureService "
+                 "do not replace it)");
+    expect_error(SK("DriftMonitor") "spec:\n  stattest: psi\n  reference: {path: r.csv}\n",
+                 "x.yaml:4:1: spec.current: missing required field (inferenceService: its "
+                 "payload log, or path: a CSV file; featureView / featureService do not "
+                 "replace it)");
     expect_error(SK("DriftMonitor") "spec:\n  featureView: v\n  stattest: t-test\n",
                  "x.yaml:6:13: spec.stattest: \"t-test\" is not one of ks, chisquare, z, "
                  "wasserstein, jensenshannon, psi");
