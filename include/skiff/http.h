@@ -127,6 +127,9 @@ int skiff_http_new(const struct skiff_http_opts *opts, struct skiff_http_server 
 int skiff_http_add_routes(struct skiff_http_server *srv, const struct skiff_route *routes,
                           size_t n, skiff_http_errfmt_cb errfmt, void *ctx,
                           struct skiff_err *err);
+/* The open probe routes every skiff server answers: GET /healthz and GET
+ * /metrics (the default registry, Prometheus text). Static; ctx unused. */
+const struct skiff_route *skiff_http_probe_routes(size_t *n);
 /* Starts listening and serving on worker threads. */
 int skiff_http_start(struct skiff_http_server *srv, struct skiff_err *err);
 /* The port actually bound (after start), e.g. when listen asked for port 0. */

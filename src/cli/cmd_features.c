@@ -376,8 +376,8 @@ static int serve(int argc, char **argv)
     struct skiff_online_server *srv = NULL;
     struct skiff_http_server *http = NULL;
     struct skiff_http_opts ho;
-    const struct skiff_route *routes;
-    size_t nr;
+    const struct skiff_route *routes, *probes;
+    size_t nr, nprobes;
     sigset_t sigs;
     int sig, rc = CLI_OK;
 
@@ -412,7 +412,9 @@ static int serve(int argc, char **argv)
     ho.listen = cfg.listen;
     ho.auth = auth;
     routes = skiff_online_routes(&nr);
+    probes = skiff_http_probe_routes(&nprobes);
     if (skiff_http_new(&ho, &http, &err) ||
+        skiff_http_add_routes(http, probes, nprobes, NULL, NULL, &err) ||
         skiff_http_add_routes(http, routes, nr, NULL, srv, &err) ||
         skiff_http_start(http, &err)) {
         rc = cli_fail(&err);

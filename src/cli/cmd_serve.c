@@ -71,27 +71,6 @@ const char cmd_serve_usage[] =
     "  skiff serve --model-name fraud --model-dir /mnt/models --listen 0.0.0.0:8080 \\\n"
     "              --auth none\n";
 
-static int h_healthz(struct skiff_http_req *req, struct skiff_http_resp *resp,
-                     struct skiff_err *err)
-{
-    return skiff_http_reply_json(resp, 200, "{\"status\":\"ok\"}");
-}
-
-static int h_metrics(struct skiff_http_req *req, struct skiff_http_resp *resp,
-                     struct skiff_err *err)
-{
-    struct skiff_buf b = SKIFF_BUF_INIT;
-    int rc = skiff_metrics_render(skiff_metrics_default(), &b);
-    if (rc == 0)
-        rc = skiff_http_reply(resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len);
-    skiff_buf_release(&b);
-    return rc ? skiff_err_set(err, rc, "cannot render metrics") : 0;
-}
-
-static const struct skiff_route serve_routes[] = {
-    {"GET", "/healthz", SKIFF_SCOPE_OPEN, h_healthz, 0},
-    {"GET", "/metrics", SKIFF_SCOPE_OPEN, h_metrics, 0},
-};
 
 /* The file's first InferenceService, validated, with the file's folder as
  * its applied-from annotation (relative storageUris resolve there).
@@ -209,11 +188,11 @@ int cmd_serve(int argc, char **argv)
     struct skiff_auth *auth = NULL;
     const char *file = NULL, *listen = "127.0.0.1:8080", *home = NULL;
     const char *model_name = NULL, *model_format = "xgboost";
-    const struct skiff_route *rr;
+    const struct skiff_route *rr, *probes;
     struct skiff_route *opened = NULL;
     json_t *obj = NULL;
     sigset_t sigs;
-    size_t nr;
+    size_t nr, nprobes;
     int opt, sig, rc, threads = 4;
     bool access_log = false, no_auth = false;
 
@@ -286,9 +265,9 @@ int cmd_serve(int argc, char **argv)
         }
         rr = opened;
     }
+    probes = skiff_http_probe_routes(&nprobes);
     if ((rc = skiff_http_new(&ho, &http, &err)) ||
-        (rc = skiff_http_add_routes(http, serve_routes, sizeof serve_routes / sizeof *serve_routes,
-                                    NULL, NULL, &err)) ||
+        (rc = skiff_http_add_routes(http, probes, nprobes, NULL, NULL, &err)) ||
         (rc = skiff_http_add_routes(http, rr, nr, skiff_serving_errfmt, srv, &err)) ||
         (rc = skiff_http_start(http, &err)))
         goto out;

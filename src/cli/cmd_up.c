@@ -71,24 +71,7 @@ struct platform {
     bool locked;    /* this process holds up.lock: the endpoint file is ours */
 };
 
-/* ---- system routes: health, metrics, JWKS ---- */
-
-static int h_healthz(struct skiff_http_req *req, struct skiff_http_resp *resp,
-                     struct skiff_err *err)
-{
-    return skiff_http_reply_json(resp, 200, "{\"status\":\"ok\"}");
-}
-
-static int h_metrics(struct skiff_http_req *req, struct skiff_http_resp *resp,
-                     struct skiff_err *err)
-{
-    struct skiff_buf b = SKIFF_BUF_INIT;
-    int rc = skiff_metrics_render(skiff_metrics_default(), &b);
-    if (rc == 0)
-        rc = skiff_http_reply(resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len);
-    skiff_buf_release(&b);
-    return rc ? skiff_err_set(err, rc, "cannot render metrics") : 0;
-}
+/* ---- system routes: JWKS, version (health and metrics: skiff_http_probe_routes) ---- */
 
 static int h_jwks(struct skiff_http_req *req, struct skiff_http_resp *resp,
                   struct skiff_err *err)
@@ -113,8 +96,6 @@ static int h_version(struct skiff_http_req *req, struct skiff_http_resp *resp,
 }
 
 static const struct skiff_route system_routes[] = {
-    {"GET", "/healthz", SKIFF_SCOPE_OPEN, h_healthz, 0},
-    {"GET", "/metrics", SKIFF_SCOPE_OPEN, h_metrics, 0},
     {"GET", "/.well-known/jwks.json", SKIFF_SCOPE_OPEN, h_jwks, 0},
     {"GET", "/version", "resources:read", h_version, 0},
 };
@@ -226,6 +207,9 @@ static int start(struct platform *p, struct skiff_err *err)
     ho.listen = p->cfg.listen;
     ho.auth = p->auth;
     if ((rc = skiff_http_new(&ho, &p->http, err)))
+        return rc;
+    rr = skiff_http_probe_routes(&nr);
+    if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, NULL, err)))
         return rc;
     rr = skiff_resource_routes(&nr);
     if ((rc = skiff_http_add_routes(p->http, system_routes,

@@ -337,6 +337,10 @@ def test_standalone_serve(platform, tmp_path):
             assert r.json()["results"][1]["values"] == [31]
             r = requests.post(url + "/get-online-features", json={}, timeout=5)
             assert r.status_code == 401
+            # the probes every skiff server answers, open (a container's liveness, a scrape)
+            assert requests.get(url + "/healthz", timeout=5).json() == {"status": "ok"}
+            m = requests.get(url + "/metrics", timeout=5)
+            assert m.status_code == 200 and "skiff_http_requests_total" in m.text
         finally:
             p.send_signal(signal.SIGTERM)
             assert p.wait(timeout=20) == 0, p.stderr.read()
