@@ -9,7 +9,8 @@ Figures:
 - the whole command from CSV to CSV: skiff's wall time, pandas' read_csv +
   sort + merge_asof + to_csv; and against pandas' read_csv of the two files
   alone (the issue's target: no slower);
-- peak memory of each (ru_maxrss).
+- peak memory of each (VmHWM, the process's own since exec: ru_maxrss
+  would also count the pages of the Python process that started it).
 Each figure is the best of BENCH_RUNS (default 3) alternating runs.
 
 Sizes: `--size N` feature rows (suffix k or M; default 1M), N/10 entity
@@ -17,11 +18,22 @@ rows, min(N/10, 100k) keys: `--size 10M` is the issue's 10M x 1M over 100k
 keys. BENCH_FEATURE_ROWS, BENCH_ENTITY_ROWS, BENCH_ENTITIES override each.
 The data are generated once into /tmp/skiff-bench-features-<sizes>/ (or
 `--data DIR`) and reused by later runs of the same sizes.
-Usage: bench/bench_features.py [build/skiff] [--size 10M] [--data DIR]
+The article's 7 features (`--aggs-size N` raw transactions, default
+1M; N/10 entity rows, min(N/10, 100k) users; `--aggs-size 0` skips it):
+tx_count_1h, tx_count_24h, avg_amount_7d, std_amount_7d,
+unique_merchants_7d, high_risk_merchant (max merchant risk in 24h) and
+velocity_score, defined as examples/fraud/features.yaml defines them,
+against pandas computing the same thing: the entity rows appended to the
+transactions as empty events, one sort by (user, time, entity last),
+groupby(user).rolling('1h' / '24h' / '7d') (right-closed windows, as
+skiff's (t - w, t]; an entity row after the events of its own second),
+the entity rows picked out in their order. count_distinct has no rolling
+kernel in pandas: rolling.apply(np.unique) with raw=True (a window without
+values is 0, as skiff's count_distinct). The script checks both agree.
+Usage: bench/bench_features.py [build/skiff] [--size 10M] [--aggs-size 1M] [--data DIR]
 """
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,11 +50,11 @@ def parse_size(text):
     return int(float(text[:-1]) * mult[text[-1]]) if text[-1] in mult else int(text)
 
 
-ARGS = {"skiff": "build/skiff", "--size": "1M", "--data": None}
+ARGS = {"skiff": "build/skiff", "--size": "1M", "--aggs-size": "1M", "--data": None}
 _argv = sys.argv[1:]
 while _argv:
     a = _argv.pop(0)
-    if a in ("--size", "--data") and _argv:
+    if a in ("--size", "--aggs-size", "--data") and _argv:
         ARGS[a] = _argv.pop(0)
     else:
         ARGS["skiff"] = a
@@ -55,6 +67,7 @@ T0 = 1795737600
 SPAN = 30 * 86400
 TTL = 7 * 86400
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+AGGS_ROWS = parse_size(ARGS["--aggs-size"])
 
 DEFS = """
 apiVersion: skiff.dev/v1
@@ -136,7 +149,8 @@ t2 = time.perf_counter()
 out.drop(columns=["_pos"]).to_csv(d + "/pandas_out.csv", index=False)
 t3 = time.perf_counter()
 print(json.dumps({"read": t1 - t0, "join": t2 - t1, "total": t3 - t0,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "rss": [int(l.split()[1]) for l in open("/proc/self/status")
+                          if l.startswith("VmHWM:")][0]}))
 """
 
 
@@ -146,17 +160,34 @@ def run_pandas(d):
     return json.loads(r.stdout)
 
 
-def run_skiff(d):
+def vm_hwm(pid):
+    """A process's peak resident memory in KiB since its exec (VmHWM; 0 once
+    gone). Not wait4's ru_maxrss: that also counts the pages of this Python
+    process, which a child holds from fork until exec."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_skiff(d, service="svc"):
     env = dict(os.environ, SKIFF_LOG="debug", SKIFF_LOG_FORMAT="json")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([SKIFF, "features", "historical", "-f", d + "/repo.yaml",
-                             "--service", "svc", "--entities", d + "/entities.csv",
-                             "-o", d + "/skiff_out.csv"], env=env, stderr=subprocess.PIPE,
-                            text=True)
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)   # this child's own peak memory
-    total = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile("w+") as errf:
+        proc = subprocess.Popen([SKIFF, "features", "historical", "-f", d + "/repo.yaml",
+                                 "--service", service, "--entities", d + "/entities.csv",
+                                 "-o", d + "/skiff_out.csv"], env=env, stderr=errf)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, vm_hwm(proc.pid))
+            time.sleep(0.005)
+        total = time.perf_counter() - t0
+        errf.seek(0)
+        stderr = errf.read()
     if proc.returncode != 0:
         raise RuntimeError(stderr)
     join = None
@@ -167,10 +198,154 @@ def run_skiff(d):
             # in pandas' figure too
             parts = msg.split(" in ")
             join = float(parts[2].split()[0]) + float(parts[3].split()[0])
-    return {"join": join, "total": total, "rss": usage.ru_maxrss}
+    return {"join": join, "total": total, "rss": peak}
+
+
+AGG_DEFS = """
+apiVersion: skiff.dev/v1
+kind: Entity
+metadata: {name: user}
+spec: {joinKeys: [user_id], valueType: INT64}
+---
+apiVersion: skiff.dev/v1
+kind: DataSource
+metadata: {name: transactions}
+spec:
+  file: {path: transactions.csv}
+---
+apiVersion: skiff.dev/v1
+kind: FeatureView
+metadata: {name: user_transaction_features}
+spec:
+  entities: [user]
+  source: transactions
+  ttl: 7d
+  aggregations:
+  - {name: tx_count_1h, function: count, window: 1h}
+  - {name: tx_count_24h, function: count, window: 24h}
+  - {name: avg_amount_7d, function: avg, column: amount, window: 7d}
+  - {name: std_amount_7d, function: stddev, column: amount, window: 7d}
+  - {name: unique_merchants_7d, function: count_distinct, column: merchant_id, window: 7d}
+  - {name: high_risk_merchant, function: max, column: merchant_risk, window: 24h}
+  derived:
+  - {name: velocity_score, expr: "tx_count_1h / (1 + tx_count_24h / 24)"}
+---
+apiVersion: skiff.dev/v1
+kind: FeatureService
+metadata: {name: fraud}
+spec:
+  features: [user_transaction_features]
+"""
+
+AGG_NAMES = ["tx_count_1h", "tx_count_24h", "avg_amount_7d", "std_amount_7d",
+             "unique_merchants_7d", "high_risk_merchant", "velocity_score"]
+
+
+def make_tx(d, n, m, users):
+    rng = np.random.default_rng(2)
+    pd.DataFrame({
+        "user_id": rng.integers(0, users, n),
+        "event_timestamp": T0 + rng.integers(0, SPAN, n),
+        "amount": rng.lognormal(3, 1, n).round(2),
+        "merchant_id": rng.integers(0, 5000, n),
+        "merchant_risk": rng.random(n).round(3),
+    }).to_csv(os.path.join(d, "transactions.csv"), index=False)
+    pd.DataFrame({
+        "user_id": rng.integers(0, users, m),
+        "event_timestamp": T0 + rng.integers(0, SPAN, m),
+        "label": rng.integers(0, 2, m),
+    }).to_csv(os.path.join(d, "entities.csv"), index=False)
+    with open(os.path.join(d, "repo.yaml"), "w") as f:
+        f.write(AGG_DEFS)
+
+
+PANDAS_AGGS = r"""
+import sys, time, json, resource
+import numpy as np
+import pandas as pd
+d = sys.argv[1]
+t0 = time.perf_counter()
+tx = pd.read_csv(d + "/transactions.csv")
+ents = pd.read_csv(d + "/entities.csv")
+t1 = time.perf_counter()
+e = ents[["user_id", "event_timestamp"]].copy()
+e["_pos"] = np.arange(len(e))
+tx["_pos"] = -1
+a = pd.concat([tx, e], ignore_index=True)
+a["one"] = np.where(a["_pos"] < 0, 1.0, np.nan)
+# an entity row goes after the events of its own second: rolling's window of a
+# row is the rows before it, so (t - w, t] then holds every event at t
+a = a.sort_values(["user_id", "event_timestamp", "_pos"], kind="mergesort")
+a.index = pd.to_datetime(a["event_timestamp"], unit="s")
+g = a.groupby("user_id", sort=True)
+def roll(col, w):
+    return g[col].rolling(w)
+res = pd.DataFrame({
+    "tx_count_1h": roll("one", "1h").count().to_numpy(),
+    "tx_count_24h": roll("one", "24h").count().to_numpy(),
+    "avg_amount_7d": roll("amount", "7d").mean().to_numpy(),
+    "std_amount_7d": roll("amount", "7d").std().to_numpy(),
+    "unique_merchants_7d": roll("merchant_id", "7d").apply(
+        lambda x: np.unique(x[~np.isnan(x)]).size, raw=True).fillna(0).to_numpy(),
+    "high_risk_merchant": roll("merchant_risk", "24h").max().to_numpy(),
+    "_pos": a["_pos"].to_numpy(),
+})
+res = res[res["_pos"] >= 0].sort_values("_pos")
+res["velocity_score"] = res["tx_count_1h"] / (1 + res["tx_count_24h"] / 24)
+out = pd.concat([ents.reset_index(drop=True), res.drop(columns=["_pos"]).reset_index(drop=True)],
+                axis=1)
+t2 = time.perf_counter()
+out.to_csv(d + "/pandas_out.csv", index=False)
+t3 = time.perf_counter()
+print(json.dumps({"read": t1 - t0, "join": t2 - t1, "total": t3 - t0,
+                  "rss": [int(l.split()[1]) for l in open("/proc/self/status")
+                          if l.startswith("VmHWM:")][0]}))
+"""
+
+
+def bench_aggs(n):
+    m = max(n // 10, 1)
+    users = max(min(n // 10, 100000), 1)
+    d = os.path.join(tempfile.gettempdir(), f"skiff-bench-aggs-{n}x{m}x{users}")
+    os.makedirs(d, exist_ok=True)
+    marker = os.path.join(d, "sizes.json")
+    sizes = json.dumps([n, m, users])
+    if not os.path.exists(marker) or open(marker).read() != sizes:
+        make_tx(d, n, m, users)
+        with open(marker, "w") as f:
+            f.write(sizes)
+    ss, ps = [], []
+    for _ in range(RUNS):
+        ss.append(run_skiff(d, "fraud"))
+        r = subprocess.run([sys.executable, "-c", PANDAS_AGGS, d], capture_output=True,
+                           text=True, check=True)
+        ps.append(json.loads(r.stdout))
+    s = {k: min(x[k] for x in ss) for k in ss[0]}
+    p = {k: min(x[k] for x in ps) for k in ps[0]}
+    a = pd.read_csv(d + "/skiff_out.csv")
+    b = pd.read_csv(d + "/pandas_out.csv")
+    assert len(a) == len(b) == m
+    for c in AGG_NAMES:
+        x, y = a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float)
+        assert np.allclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True), c
+    size = os.path.getsize(d + "/transactions.csv") + os.path.getsize(d + "/entities.csv")
+    print(table(f"The article's 7 features: {n:,} transactions, {m:,} entity rows "
+                f"({users:,} users, CSV {size / 2**20:.0f} MiB)",
+                f"pandas {pd.__version__} (groupby + rolling)", [
+                    ("aggregations on loaded data", s["join"], p["join"], "s", True),
+                    ("whole command, CSV to CSV", s["total"], p["total"], "s", True),
+                    ("peak memory", s["rss"] / 1024, p["rss"] / 1024, "MiB", True),
+                ]))
 
 
 def main():
+    if FEATURE_ROWS > 0:
+        bench_join()
+    if AGGS_ROWS > 0:
+        bench_aggs(AGGS_ROWS)
+
+
+def bench_join():
     d = ARGS["--data"] or os.path.join(tempfile.gettempdir(),
                                        f"skiff-bench-features-{FEATURE_ROWS}x{ENTITY_ROWS}x{ENTITIES}")
     os.makedirs(d, exist_ok=True)

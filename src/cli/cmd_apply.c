@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "skiff/buf.h"
+#include "skiff/features.h"
 #include "skiff/resource.h"
 #include "skiff/yaml.h"
 
@@ -134,6 +135,64 @@ static int load(const char *path, struct skiff_yaml_docs **docs, struct skiff_er
     return rc;
 }
 
+/* Whether obj is one of the feature store's kinds (skiff.dev/v1). */
+static bool feature_kind(const json_t *obj)
+{
+    static const char *const kinds[] = {"Entity", "DataSource", "FeatureView", "FeatureService"};
+    const char *api = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    for (size_t i = 0; api && kind && i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(api, "skiff.dev/v1") == 0 && strcmp(kind, kinds[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The check `skiff features apply` makes, for the feature store's
+ * documents among those applied: the platform's definitions with these
+ * replacing theirs must still resolve, and no feature a FeatureService
+ * reads may change type (skiff_feat_plan_check). Without it a plain apply
+ * could drop a field a service in use reads. Nothing to ask the platform
+ * when no document is of those kinds. */
+static int check_feature_services(struct skiff_yaml_docs *const *docs, size_t nfiles,
+                                   struct skiff_err *err)
+{
+    static const char *const plurals[] = {"entities", "datasources", "featureviews",
+                                          "featureservices"};
+    json_t *local = json_array(), *stored = json_array();
+    int rc = 0;
+
+    if (!local || !stored) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t f = 0; f < nfiles; f++)
+        for (size_t i = 0; i < skiff_yaml_count(docs[f]); i++)
+            if (feature_kind(skiff_yaml_doc(docs[f], i)) &&
+                json_array_append(local, skiff_yaml_doc(docs[f], i))) {
+                rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+                goto out;
+            }
+    if (json_array_size(local) == 0)
+        goto out;
+    for (size_t i = 0; i < sizeof plurals / sizeof *plurals; i++) {
+        char path[64];
+        json_t *reply = NULL;
+        snprintf(path, sizeof path, "/api/v1/%s", plurals[i]);
+        if ((rc = cli_api("GET", path, NULL, &reply, NULL, err)))
+            goto out;
+        rc = json_array_extend(stored, json_object_get(reply, "items"))
+                 ? skiff_err_set(err, SKIFF_ENOMEM, "out of memory") : 0;
+        json_decref(reply);
+        if (rc)
+            goto out;
+    }
+    rc = skiff_feat_plan_check(local, stored, err);
+out:
+    json_decref(local);
+    json_decref(stored);
+    return rc;
+}
+
 int cmd_apply(int argc, char **argv)
 {
     struct file_list fl = {.n = 0};
@@ -200,6 +259,13 @@ int cmd_apply(int argc, char **argv)
     if (total == 0) {
         fprintf(stderr, "skiff: the input holds no documents\n");
         rc = CLI_USAGE;
+        goto out;
+    }
+
+    /* 1b. a change of the feature store must not break a service in use */
+    if (check_feature_services(docs, fl.n, &err)) {
+        rc = cli_fail(&err);
+        fprintf(stderr, "skiff: nothing was applied\n");
         goto out;
     }
 

@@ -601,11 +601,14 @@ static const char *last_record_end(const char *buf, size_t len)
     return nl + 1;
 }
 
-/* Where the bytes come from: a plain file or a gzip stream. */
+/* Where the bytes come from: a plain file, a gzip stream, or a caller's
+ * reader (a PostgreSQL COPY: pg.c). */
 struct input {
     int fd;
     gzFile gz;
     const char *path;
+    features__read_cb read;
+    void *ctx;
 };
 
 /* Reads up to n bytes; 0 at the end. A truncated or corrupt gzip file is
@@ -615,6 +618,8 @@ static int input_read(struct input *in, char *buf, size_t n, size_t *got, struct
 {
     int zerr;
     *got = 0;
+    if (in->read)
+        return in->read(in->ctx, buf, n, got, err);
     if (!in->gz) {
         for (;;) {
             ssize_t r = read(in->fd, buf, n);
@@ -643,21 +648,21 @@ static bool is_gzip(int fd)
     return pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
 }
 
-/* Reads a file (plain or gzip) CHUNK bytes at a time: each read is cut at
- * its last whole record, those records are parsed into the table, and the
- * rest moves to the front of the buffer for the next read. Memory is the
- * table (only the wanted columns) plus one chunk, whatever the file's size.
- * max caps the bytes read (decompressed, for gzip). */
-static int read_file(const char *path, const struct skiff_feat_csv_opts *o,
-                     struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err)
+/* Reads `in` CHUNK bytes at a time: each read is cut at its last whole
+ * record, those records are parsed into the table, and the rest moves to
+ * the front of the buffer for the next read. Memory is the table (only the
+ * wanted columns) plus one chunk, whatever the input's size. max caps the
+ * bytes read (decompressed, for gzip). `size` is the input's size for the
+ * progress bar (0: unknown, no bar). */
+static int read_stream(struct input *in, uint64_t size, const struct skiff_feat_csv_opts *o,
+                       struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err)
 {
     size_t max = o->max_bytes ? o->max_bytes : DEFAULT_MAX_BYTES, len = 0;
     size_t cap = o->chunk_bytes ? o->chunk_bytes : CHUNK;
     size_t total = 0, got = 0;
+    const char *path = in->path;
     struct parser ps = {.name = path, .o = o};
-    struct input in = {-1, NULL, path};
     struct features__progress bar;
-    struct stat st;
     const char *base = strrchr(path, '/');
     char label[64];
     uint64_t shown_off = 0;
@@ -668,22 +673,8 @@ static int read_file(const char *path, const struct skiff_feat_csv_opts *o,
     *out = NULL;
     if (skipped)
         *skipped = 0;
-    if ((in.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return skiff_err_sys(err, errno == ENOENT ? SKIFF_EINVAL : SKIFF_EIO,
-                             "cannot open '%s'", path);
     snprintf(label, sizeof label, "reading %s", base ? base + 1 : path);
-    features__progress_start(&bar, o->progress, label,
-                             fstat(in.fd, &st) == 0 ? (uint64_t)st.st_size : 0);
-    if (is_gzip(in.fd)) {
-        int fd2 = dup(in.fd);   /* gzclose closes the descriptor it was given */
-        if (fd2 < 0 || !(in.gz = gzdopen(fd2, "rb"))) {
-            if (fd2 >= 0)
-                close(fd2);
-            rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'", path);
-            goto out;
-        }
-        gzbuffer(in.gz, 1u << 17);
-    }
+    features__progress_start(&bar, o->progress && size > 0, label, size);
     if (!(buf = malloc(cap + 1))) {
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'", path);
         goto out;
@@ -700,19 +691,19 @@ static int read_file(const char *path, const struct skiff_feat_csv_opts *o,
             buf = p;
             cap *= 2;
         }
-        if ((rc = input_read(&in, buf + len, cap - len, &got, err)))
+        if ((rc = input_read(in, buf + len, cap - len, &got, err)))
             goto out;
         eof = got == 0;
         len += got;
         if (bar.on) {
             /* the compressed bytes consumed, for gzip: the file's size is the total */
-            uint64_t off = in.gz ? (uint64_t)gzoffset(in.gz) : shown_off + got;
+            uint64_t off = in->gz ? (uint64_t)gzoffset(in->gz) : shown_off + got;
             features__progress_add(&bar, off - shown_off);
             shown_off = off;
         }
         if ((total += got) > max) {
             rc = skiff_err_set(err, SKIFF_ETOOBIG, "'%s' is larger than %zu bytes%s", path, max,
-                               in.gz ? " decompressed" : "");
+                               in->gz ? " decompressed" : "");
             goto out;
         }
         buf[len] = '\0';
@@ -740,6 +731,44 @@ out:
         *skipped = ps.nskipped;
     parser_release(&ps);
     free(buf);
+    return rc;
+}
+
+int features__csv_read_stream(const char *name, features__read_cb read, void *ctx,
+                              const struct skiff_feat_csv_opts *o,
+                              struct skiff_feat_table **out, size_t *skipped,
+                              struct skiff_err *err)
+{
+    struct input in = {-1, NULL, name, read, ctx};
+    return read_stream(&in, 0, o, out, skipped, err);
+}
+
+/* Reads a file, plain or gzip (read_stream). */
+static int read_file(const char *path, const struct skiff_feat_csv_opts *o,
+                     struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err)
+{
+    struct input in = {-1, NULL, path, NULL, NULL};
+    struct stat st;
+    int rc;
+
+    *out = NULL;
+    if (skipped)
+        *skipped = 0;
+    if ((in.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return skiff_err_sys(err, errno == ENOENT ? SKIFF_EINVAL : SKIFF_EIO,
+                             "cannot open '%s'", path);
+    if (is_gzip(in.fd)) {
+        int fd2 = dup(in.fd);   /* gzclose closes the descriptor it was given */
+        if (fd2 < 0 || !(in.gz = gzdopen(fd2, "rb"))) {
+            if (fd2 >= 0)
+                close(fd2);
+            close(in.fd);
+            return skiff_err_set(err, SKIFF_ENOMEM, "out of memory reading '%s'", path);
+        }
+        gzbuffer(in.gz, 1u << 17);
+    }
+    rc = read_stream(&in, fstat(in.fd, &st) == 0 ? (uint64_t)st.st_size : 0, o, out, skipped,
+                     err);
     if (in.gz)
         gzclose(in.gz);
     close(in.fd);

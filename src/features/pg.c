@@ -12,8 +12,9 @@
  * true/false (not COPY's t/f), a timestamptz as "2026-11-27 09:00:00+00"
  * (ISO, in UTC, which skiff_time_parse reads), a double in its shortest
  * exact form (PostgreSQL 12 and later). Only the wanted columns cross the
- * wire. The whole COPY output is held in memory, capped by max_bytes, as a
- * CSV file's text is.
+ * wire. The COPY output is parsed as it arrives, a chunk at a time
+ * (features__csv_read_stream, as a CSV file is read): memory is the typed
+ * table plus one chunk, however large the table; max_bytes caps the text.
  *
  * Connection: never in the definition. SKIFF_FEATURES_POSTGRES_URL (a URL
  * or key=value connection string) when set, else libpq's defaults from its
@@ -29,8 +30,6 @@
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DEFAULT_MAX_BYTES ((size_t)16 << 30)
 
 /* The source column a wanted (renamed) column is read from. */
 static const char *source_name(const struct skiff_feat_source *s, const char *name)
@@ -99,19 +98,60 @@ static const char *pg_msg(PGconn *c, char *buf, size_t n)
     return buf;
 }
 
+/* The COPY's rows as a stream of bytes for features__csv_read_stream: a
+ * row that does not fit in the caller's buffer is handed over in parts. */
+struct copy_reader {
+    PGconn *c;
+    const struct skiff_feat_source *s;
+    char *row;       /* the row being handed over (libpq's), or NULL */
+    size_t len, off;
+    bool done;
+};
+
+static int copy_read(void *ctx, char *buf, size_t n, size_t *got, struct skiff_err *err)
+{
+    struct copy_reader *r = ctx;
+    char msg[512];
+
+    *got = 0;
+    while (*got < n && !r->done) {
+        if (!r->row) {
+            int k = PQgetCopyData(r->c, &r->row, 0);
+            if (k == -1) {   /* the end of the COPY; its result (an error?) comes next */
+                r->done = true;
+                break;
+            }
+            if (k < 0) {
+                r->done = true;
+                return skiff_err_set(err, SKIFF_EIO, "data source '%s': %s", r->s->name,
+                                     pg_msg(r->c, msg, sizeof msg));
+            }
+            r->len = (size_t)k;
+            r->off = 0;
+        }
+        size_t take = r->len - r->off < n - *got ? r->len - r->off : n - *got;
+        memcpy(buf + *got, r->row + r->off, take);
+        *got += take;
+        if ((r->off += take) == r->len) {
+            PQfreemem(r->row);
+            r->row = NULL;
+        }
+    }
+    return 0;
+}
+
 static int pg_read(const struct skiff_feat_source *s, const struct skiff_feat_csv_opts *o,
                    struct skiff_feat_table **out, size_t *skipped, struct skiff_err *err)
 {
     const char *url = getenv("SKIFF_FEATURES_POSTGRES_URL");
-    size_t max = o->max_bytes ? o->max_bytes : DEFAULT_MAX_BYTES;
-    struct skiff_buf sql = SKIFF_BUF_INIT, text;
+    struct skiff_buf sql = SKIFF_BUF_INIT;
+    struct copy_reader rd = {0};
     PGresult *res = NULL;
     PGconn *c;
     char name[300], msg[512];
-    int rc = 0, n;
+    int rc = 0;
 
     snprintf(name, sizeof name, "postgres:%s", s->pg_table ? s->pg_table : "query");
-    skiff_buf_init(&text, max);
     c = PQconnectdb(url ? url : "");
     if (!c)
         return skiff_err_set(err, SKIFF_ENOMEM, "out of memory connecting to PostgreSQL");
@@ -142,37 +182,35 @@ static int pg_read(const struct skiff_feat_source *s, const struct skiff_feat_cs
     }
     PQclear(res);
     res = NULL;
-    for (;;) {
-        char *row = NULL;
-        if ((n = PQgetCopyData(c, &row, 0)) < 0)
-            break;
-        if (rc == 0 && skiff_buf_append(&text, row, (size_t)n)) {
-            /* keep draining, so that the connection ends cleanly */
-            rc = skiff_err_set(err, SKIFF_ETOOBIG, "data source '%s': more than %zu bytes",
-                               s->name, max);
-        }
-        PQfreemem(row);
-    }
-    if (n == -2 && rc == 0) {
-        rc = skiff_err_set(err, SKIFF_EIO, "data source '%s': %s", s->name,
-                           pg_msg(c, msg, sizeof msg));
-        goto out;
+    /* parsed as it arrives, a chunk at a time: memory is the table plus one
+     * chunk, not the table plus the whole COPY text */
+    rd.c = c;
+    rd.s = s;
+    rc = features__csv_read_stream(name, copy_read, &rd, o, out, skipped, err);
+    if (rc == 0 && !rd.done) {
+        /* a parse that stopped early cannot happen without an error: defensive */
+        rc = skiff_err_set(err, SKIFF_EINTERNAL, "data source '%s': COPY not read to its end",
+                           s->name);
     }
     /* the COPY's own result: an error inside the query (a bad cast, a
-     * division by zero) shows here */
-    while ((res = PQgetResult(c)) != NULL) {
-        if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
-            rc = skiff_err_set(err, SKIFF_EINVAL, "data source '%s': %s", s->name,
-                               pg_msg(c, msg, sizeof msg));
-        PQclear(res);
+     * division by zero) shows here, and wins over what was parsed before it */
+    if (rd.done) {
+        while ((res = PQgetResult(c)) != NULL) {
+            if (PQresultStatus(res) != PGRES_COMMAND_OK && (rc == 0 || rc == SKIFF_EPARSE)) {
+                skiff_feat_table_free(*out);
+                *out = NULL;
+                rc = skiff_err_set(err, SKIFF_EINVAL, "data source '%s': %s", s->name,
+                                   pg_msg(c, msg, sizeof msg));
+            }
+            PQclear(res);
+        }
     }
-    if (rc == 0)
-        rc = skiff_feat_csv_parse(text.ptr, text.len, name, o, out, skipped, err);
 out:
+    if (rd.row)
+        PQfreemem(rd.row);
     PQclear(res);
-    PQfinish(c);
+    PQfinish(c);   /* also ends a COPY left half read after a bad row */
     skiff_buf_release(&sql);
-    skiff_buf_release(&text);
     return rc;
 }
 

@@ -308,3 +308,40 @@ def test_aggregations_match_a_naive_rescan(tmp_path):
         assert close(dv[-1] if dv else None, g["last24h"]), (u, t)
         score = None if a24 is None or a24 + 1 == 0 else len(h) / (a24 + 1) + 2 * s1h
         assert close(score, g["score"]), (u, t)
+
+
+def test_plain_apply_refuses_a_change_that_breaks_a_service(platform, tmp_path):
+    """`skiff apply` (not only `skiff features apply`) runs the same check
+    before it sends anything: a view may not lose or retype a feature that a
+    FeatureService on the platform reads."""
+    import shutil
+    shutil.copytree(DATA / "data", tmp_path / "data")
+    repo = tmp_path / "repo.yaml"
+    shutil.copy(DATA / "repo.yaml", repo)
+    r = platform.cli("apply", "-f", str(repo), check=0)
+    assert "featureservice.skiff.dev/fraud_detection_v3 created" in r.stdout, r.stdout
+    # the views only: the services that read them stay the platform's
+    text = "\n---\n".join(d for d in repo.read_text().split("\n---\n")
+                           if "kind: FeatureService" not in d)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(text.replace("  - {name: tx_count_1h, dtype: INT64}\n", "", 1))
+    r = platform.cli("apply", "-f", str(changed))
+    assert r.returncode == 1 and "Sanitizer" not in r.stderr, r.stderr
+    assert "breaks the platform's definitions" in r.stderr
+    assert "has no feature 'tx_count_1h'" in r.stderr and "nothing was applied" in r.stderr
+    changed.write_text(text.replace("{name: avg_amount_7d, dtype: DOUBLE}",
+                                    "{name: avg_amount_7d, dtype: INT64}"))
+    r = platform.cli("apply", "-f", str(changed))
+    assert r.returncode == 1 and "Sanitizer" not in r.stderr, r.stderr
+    assert ("breaks FeatureService 'fraud_detection_v3', which reads "
+            "'user_stats:avg_amount_7d' as DOUBLE: it would become INT64") in r.stderr
+    # nothing was written: the stored view still has both fields, as first applied
+    view = platform.api("GET", "/api/v1/featureviews/user_stats").json()
+    fields = {f["name"]: f["dtype"] for f in view["spec"]["fields"]}
+    assert fields["tx_count_1h"] == "INT64" and fields["avg_amount_7d"] == "DOUBLE"
+    assert view["metadata"]["generation"] == 1
+    # a compatible change applies; other kinds in the same apply are not held up
+    changed.write_text(text.replace("ttl: 7d", "ttl: 6d"))
+    r = platform.cli("apply", "-f", str(changed), check=0)
+    assert "featureview.skiff.dev/user_stats configured" in r.stdout, r.stdout
+    assert platform.api("GET", "/api/v1/featureviews/user_stats").json()["spec"]["ttl"] == "6d"

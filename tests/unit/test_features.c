@@ -18,6 +18,7 @@
 #include "skiff/err.h"
 #include "skiff/features.h"
 #include "skiff/time.h"
+#include "features/features_int.h"
 #include "testutil.h"
 
 #define H (3600 * SKIFF_US_PER_SEC)
@@ -755,6 +756,196 @@ static void test_definition_errors(void **state)
                       ":10:13: spec.features: must not be empty");
 }
 
+
+/* The key index: short keys compared in the slot, long ones through the
+ * id's bytes, keys that differ only in length or a trailing zero byte, and
+ * thousands of keys (several doublings of the slot table). */
+static void test_keyidx_short_long_and_growth(void **state)
+{
+    struct features__keyidx k = {0};
+    char key[64];
+    (void)state;
+    assert_int_equal(features__keyidx_get(&k, "a", 1), -1);   /* empty: no table yet */
+    assert_int_equal(features__keyidx_put(&k, "a", 1), 0);
+    assert_int_equal(features__keyidx_put(&k, "a\0", 2), 1);
+    assert_int_equal(features__keyidx_put(&k, "", 0), 2);
+    assert_int_equal(features__keyidx_put(&k, "0123456789abcdef", 16), 3);
+    assert_int_equal(features__keyidx_put(&k, "0123456789abcdefX", 17), 4);
+    assert_int_equal(features__keyidx_put(&k, "0123456789abcdefY", 17), 5);
+    for (int i = 0; i < 5000; i++) {
+        int n = snprintf(key, sizeof key, i % 2 ? "key-%d" : "a-much-longer-key-number-%d", i);
+        assert_int_equal(features__keyidx_put(&k, key, (size_t)n), 6 + i);
+    }
+    assert_int_equal(features__keyidx_get(&k, "a", 1), 0);
+    assert_int_equal(features__keyidx_get(&k, "a\0", 2), 1);
+    assert_int_equal(features__keyidx_get(&k, "", 0), 2);
+    assert_int_equal(features__keyidx_get(&k, "0123456789abcdefY", 17), 5);
+    assert_int_equal(features__keyidx_get(&k, "0123456789abcdefZ", 17), -1);
+    assert_int_equal(features__keyidx_get(&k, "b", 1), -1);
+    for (int i = 0; i < 5000; i++) {
+        int n = snprintf(key, sizeof key, i % 2 ? "key-%d" : "a-much-longer-key-number-%d", i);
+        uint64_t h = features__keyidx_hash(key, (size_t)n);
+        features__keyidx_prefetch(&k, h);
+        assert_int_equal(features__keyidx_get_h(&k, key, (size_t)n, h), 6 + i);
+        assert_int_equal(features__keyidx_put_h(&k, key, (size_t)n, h), 6 + i);
+    }
+    assert_int_equal(k.n, 5006);
+    features__keyidx_release(&k);
+    features__keyidx_release(&k);   /* released twice: harmless */
+}
+
+/* A deterministic generator, so a failure repeats. */
+static uint64_t rnd_state = 42;
+static uint64_t rnd(uint64_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (rnd_state >> 33) % n;
+}
+
+static const char par_yaml[] =
+    "apiVersion: skiff.dev/v1\nkind: Entity\nmetadata: {name: user}\n"
+    "spec: {joinKeys: [user_id], valueType: STRING}\n"
+    "---\n"
+    "apiVersion: skiff.dev/v1\nkind: DataSource\nmetadata: {name: tx}\n"
+    "spec:\n  file: {path: tx.csv}\n  createdTimestampColumn: created\n"
+    "---\n"
+    "apiVersion: skiff.dev/v1\nkind: FeatureView\nmetadata: {name: v}\n"
+    "spec:\n  entities: [user]\n  ttl: 2h\n  source: tx\n"
+    "  fields:\n  - {name: amount, dtype: INT64}\n  - {name: merchant, dtype: STRING}\n"
+    "  aggregations:\n"
+    "  - {name: merchants_3h, function: count_distinct, column: merchant, window: 3h}\n"
+    "  - {name: last_merchant_3h, function: last, column: merchant, window: 3h}\n"
+    "  - {name: max_amount_3h, function: max, column: amount, window: 3h}\n"
+    "---\n"
+    "apiVersion: skiff.dev/v1\nkind: FeatureService\nmetadata: {name: s}\n"
+    "spec:\n  features: [v]\n";
+
+#define PAR_ROWS 70000   /* over the 65536 at which the index and the sort split */
+#define PAR_ENTS 6000
+#define PAR_USERS 300
+
+struct par_row {
+    int user, merchant;
+    long long ts, created, amount;   /* created -1: null */
+};
+
+/* The name of user u: every fourth longer than the 16 bytes a slot holds. */
+static void user_name(int u, char *buf, size_t n)
+{
+    snprintf(buf, n, u % 4 ? "u%d" : "user-with-a-long-name-%d", u);
+}
+
+/* Historical retrieval over 70k source rows (ties on ts, null created
+ * times, long and short keys) with 1, 2 and 3 threads: each gives the
+ * output of a naive oracle that rescans every source row for every entity
+ * row (the PIT rule; count_distinct, last and max over (t - 3h, t]). */
+static void test_historical_parallel_matches_naive(void **state)
+{
+    static struct par_row rows[PAR_ROWS];
+    char dir[256], path[512], name[64];
+    struct skiff_err err = SKIFF_ERR_INIT;
+    struct skiff_feat_registry *r = NULL;
+    struct skiff_feat_table *ent = NULL;
+    const struct skiff_feat_service *svc;
+    int eu[PAR_ENTS];
+    long long et[PAR_ENTS];
+    FILE *f;
+    (void)state;
+
+    assert_non_null(test_tmpdir(dir, sizeof dir, "features-par"));
+    write_file(dir, "repo.yaml", par_yaml);
+    snprintf(path, sizeof path, "%s/tx.csv", dir);
+    assert_non_null(f = fopen(path, "w"));
+    fputs("user_id,event_timestamp,created,amount,merchant\n", f);
+    for (int i = 0; i < PAR_ROWS; i++) {
+        struct par_row *x = &rows[i];
+        x->user = (int)rnd(PAR_USERS);
+        x->ts = 1795737600 + (long long)rnd(48) * 600;   /* 10-minute steps: many ties */
+        x->created = rnd(4) ? x->ts + (long long)rnd(3) : -1;
+        x->amount = (long long)rnd(1000);
+        x->merchant = (int)rnd(40);
+        user_name(x->user, name, sizeof name);
+        fprintf(f, "%s,%lld,", name, x->ts);
+        if (x->created >= 0)
+            fprintf(f, "%lld", x->created);
+        fprintf(f, ",%lld,m%d\n", x->amount, x->merchant);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/entities.csv", dir);
+    assert_non_null(f = fopen(path, "w"));
+    fputs("user_id,event_timestamp\n", f);
+    for (int i = 0; i < PAR_ENTS; i++) {
+        eu[i] = (int)rnd(PAR_USERS + 10);   /* some users have no rows */
+        et[i] = 1795737600 + (long long)rnd(60) * 600 - 1200;
+        user_name(eu[i], name, sizeof name);
+        fprintf(f, "%s,%lld\n", name, et[i]);
+    }
+    fclose(f);
+
+    if (skiff_feat_registry_load(dir, &r, &err))
+        fail_msg("%s", err.msg);
+    assert_non_null(svc = skiff_feat_service_get(r, "s"));
+    assert_int_equal(skiff_feat_entities_read(svc, path, &ent, &err), 0);
+    struct skiff_feat_table *outs[3] = {NULL, NULL, NULL};
+    for (int threads = 1; threads <= 3; threads++) {
+        struct skiff_feat_historical_opts o = {.threads = threads};
+        if (skiff_feat_historical(svc, ent, &o, &outs[threads - 1], NULL, &err))
+            fail_msg("%s", err.msg);
+    }
+    /* columns: amount, merchant, merchants_3h, last_merchant_3h, max_amount_3h */
+    for (int e = 0; e < PAR_ENTS; e++) {
+        long best = -1, last = -1;
+        long long maxa = -1;
+        bool seen[40] = {false};
+        int distinct = 0;
+        for (int i = 0; i < PAR_ROWS; i++) {
+            const struct par_row *x = &rows[i];
+            long long t = et[e] * 1000000LL, ts = x->ts * 1000000LL;
+            if (x->user != eu[e])
+                continue;
+            if (ts <= t && ts >= t - 2 * H &&
+                (best < 0 || x->ts > rows[best].ts ||
+                 (x->ts == rows[best].ts && x->created >= rows[best].created)))
+                best = i;
+            if (ts <= t && ts > t - 3 * H) {
+                if (!seen[x->merchant]) {
+                    seen[x->merchant] = true;
+                    distinct++;
+                }
+                if (x->amount > maxa)
+                    maxa = x->amount;
+                if (last < 0 || x->ts >= rows[last].ts)   /* ties: the sort's last */
+                    if (last < 0 || x->ts > rows[last].ts ||
+                        x->created >= rows[last].created)
+                        last = i;
+            }
+        }
+        for (int k = 0; k < 3; k++) {
+            const struct skiff_feat_table *out = outs[k];
+            assert_int_equal(out->cols[0].valid[e], best >= 0);
+            if (best >= 0) {
+                snprintf(name, sizeof name, "m%d", rows[best].merchant);
+                assert_int_equal(out->cols[0].i64[e], rows[best].amount);
+                assert_string_equal(skiff_feat_table_str(out, (size_t)e, 1), name);
+            }
+            assert_int_equal(out->cols[2].i64[e], distinct);
+            assert_int_equal(out->cols[3].valid[e], last >= 0);
+            if (last >= 0) {
+                snprintf(name, sizeof name, "m%d", rows[last].merchant);
+                assert_string_equal(skiff_feat_table_str(out, (size_t)e, 3), name);
+            }
+            assert_int_equal(out->cols[4].valid[e], maxa >= 0);
+            if (maxa >= 0)
+                assert_int_equal((long long)out->cols[4].i64[e], maxa);
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        skiff_feat_table_free(outs[k]);
+    skiff_feat_table_free(ent);
+    skiff_feat_registry_free(r);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -772,6 +963,8 @@ int main(void)
         cmocka_unit_test(test_historical_two_keys_ties_ttl),
         cmocka_unit_test(test_csv_folder_reads_as_one_table),
         cmocka_unit_test(test_definition_errors),
+        cmocka_unit_test(test_keyidx_short_long_and_growth),
+        cmocka_unit_test(test_historical_parallel_matches_naive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
