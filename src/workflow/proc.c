@@ -170,7 +170,7 @@ static void child(const struct workflow__spawn *s, const struct workflow__proc *
                   char *const *argv, const char *script_in_tmp)
 {
     char pid[24], path[700];
-    int in, o, e, cwd_fd;
+    int in, o, e, cwd_fd, prog_fd = -1;
 
     setpgid(0, 0);
     /* a step does not outlive the engine that supervises it (kill -9 of
@@ -211,6 +211,17 @@ static void child(const struct workflow__spawn *s, const struct workflow__proc *
     /* the cwd and the log files are open before /tmp is replaced, so a run
      * folder under /tmp stays reachable */
     cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* A program under /tmp (skiff itself, built or unpacked there, which a
+     * step's `skiff` command means) is hidden by the private /tmp too: hold
+     * it open and exec it by descriptor. Close-on-exec, except for a "#!"
+     * script, whose interpreter must still open it by /dev/fd/N. */
+    if (strncmp(argv[0], "/tmp/", 5) == 0) {
+        char magic[2] = {0};
+        prog_fd = open(argv[0], O_RDONLY | O_CLOEXEC);
+        if (prog_fd >= 0 && pread(prog_fd, magic, 2, 0) == 2 && magic[0] == '#' &&
+            magic[1] == '!')
+            fcntl(prog_fd, F_SETFD, 0);
+    }
     if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) == 0 &&
         mount(s->tmpdir, "/tmp", NULL, MS_BIND, NULL) == 0) {
         /* a run folder under /tmp is hidden now; tools that cd to $PWD
@@ -259,7 +270,10 @@ static void child(const struct workflow__spawn *s, const struct workflow__proc *
         snprintf(path, sizeof path, "T%d\n", errno);
         report(fd, path);
     }
-    execvpe(argv[0], argv, s->envp);
+    if (prog_fd >= 0)
+        fexecve(prog_fd, argv, (char *const *)s->envp);
+    else
+        execvpe(argv[0], argv, s->envp);
     snprintf(path, sizeof path, "E%d\n", errno);
     report(fd, path);
     _exit(127);

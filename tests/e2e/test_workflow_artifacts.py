@@ -4,13 +4,15 @@ command is `skiff` itself (docs/workflows.md, "Artifacts")."""
 import io
 import json
 import os
+import shutil
+import subprocess
 import tarfile
 import textwrap
 import time
 
 import requests
 
-from conftest import run
+from conftest import SKIFF_BIN, run
 
 
 def run_wf(tmp_path, text, env=None):
@@ -420,8 +422,15 @@ def test_unsupplied_input_and_host_path_are_load_errors(tmp_path):
 
 
 def test_skiff_as_a_command_is_this_binary(tmp_path):
-    """A pipeline made of skiff commands runs without skiff on PATH."""
-    r, st = run_wf(tmp_path, """
+    """A pipeline made of skiff commands runs without skiff on PATH, also
+    when the binary lies under /tmp, which each step's private /tmp hides
+    (a checkout in /tmp, as CI may have)."""
+    exe = tmp_path / "bin" / "skiff"
+    exe.parent.mkdir()
+    shutil.copy2(SKIFF_BIN, exe)
+    assert str(exe).startswith("/tmp/"), exe
+    p = tmp_path / "wf.yaml"
+    p.write_text(textwrap.dedent("""
         apiVersion: argoproj.io/v1alpha1
         kind: Workflow
         metadata: {name: self}
@@ -447,8 +456,12 @@ def test_skiff_as_a_command_is_this_binary(tmp_path):
                     templates:
                       - name: hi
                         container: {image: alpine, command: [/bin/echo, inner-ran]}
-        """, env={"PATH": "/nonexistent"})
+        """))
+    r = subprocess.run([str(exe), "run", str(p), "-o", "json", "--run-dir", str(tmp_path / "runs")],
+                       env={**os.environ, "SKIFF_HOME": str(tmp_path / "home"),
+                            "PATH": "/nonexistent"}, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, (r.stdout, r.stderr)
+    st = json.loads(r.stdout)["status"]
     assert node(st, "version")["phase"] == "Succeeded", node(st, "version")
     assert node(st, "version")["outputs"]["result"].strip(), node(st, "version")
     inner = json.loads(node(st, "script")["outputs"]["result"])["status"]
