@@ -14,6 +14,7 @@
  *   admin_token_ttl: 30d
  *   pools:                               # node pools (docs/workflows.md)
  *     - {name: gpu, gpus: "0", labels: {node-group: gpu}}
+ *   artifact_max_unpacked: 32Gi          # zip-bomb guard for workflow artifacts
  */
 #ifndef SKIFF_CONFIG_H
 #define SKIFF_CONFIG_H
@@ -31,6 +32,7 @@ struct skiff_config {
     char pools[16384];        /* node pools as a JSON list, "" = none (docs/config.md) */
     int64_t token_ttl_s;
     int64_t admin_token_ttl_s;
+    int64_t artifact_max_unpacked; /* bytes one artifact may unpack to (docs/workflows.md) */
 };
 
 /* Fills `cfg` for home `home` (NULL = SKIFF_HOME or ./.skiff): defaults,

@@ -284,6 +284,11 @@ int skiff_workflow_run_many(struct skiff_workflow *const *wfs,
  * not on the machine. `json` is copied. Call before any run starts (the
  * ledger must hold nothing). Thread-safe. */
 int skiff_workflow_set_pools(const char *json, struct skiff_err *err);
+/* The cap on the bytes one input artifact may unpack to (config key
+ * artifact_max_unpacked, env SKIFF_ARTIFACT_MAX_UNPACKED), for every run
+ * in the process from now on; 0 = SKIFF_ARTIFACT_MAX_UNPACKED, else 32Gi.
+ * Thread-safe. */
+void skiff_workflow_set_artifact_max_unpacked(int64_t bytes);
 
 /* ---- the controller of `skiff up` (src/workflow/controller.c) ---- */
 
@@ -303,7 +308,9 @@ struct skiff_workflow_controller_opts {
 };
 
 /* Makes a controller (no thread yet), so that its routes can be
- * registered before the HTTP server starts. Strings of `o` are copied.
+ * registered before the HTTP server starts (the caller sets the config's
+ * artifact_max_unpacked with skiff_workflow_set_artifact_max_unpacked
+ * first, as for skiff_workflow_run). Strings of `o` are copied.
  * Free with skiff_workflow_controller_close. SKIFF_ENOMEM. */
 int skiff_workflow_controller_open(const struct skiff_workflow_controller_opts *o,
                                    struct skiff_workflow_controller **out,

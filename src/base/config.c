@@ -15,7 +15,7 @@
 #include "skiff/time.h"
 #include "skiff/yaml.h"
 
-enum type { T_STR, T_DURATION, T_JSON };
+enum type { T_STR, T_DURATION, T_JSON, T_BYTES };
 
 /* Defaults may name ${home}: replaced by the platform home. */
 static const struct option {
@@ -27,6 +27,7 @@ static const struct option {
 #define STR(f) T_STR, offsetof(struct skiff_config, f), sizeof(((struct skiff_config *)0)->f)
 #define DUR(f) T_DURATION, offsetof(struct skiff_config, f), 0
 #define JSON(f) T_JSON, offsetof(struct skiff_config, f), sizeof(((struct skiff_config *)0)->f)
+#define BYTES(f) T_BYTES, offsetof(struct skiff_config, f), 0
     {"listen", "SKIFF_LISTEN", "127.0.0.1:8080", STR(listen), "address:port of the API"},
     {"store", "SKIFF_STORE", "sqlite:${home}/skiff.db", STR(store), "metadata store URL"},
     {"online_store", "SKIFF_ONLINE_STORE", "lmdb", STR(online_store), "lmdb or redis://host:port"},
@@ -35,9 +36,12 @@ static const struct option {
     {"admin_token_ttl", NULL, "30d", DUR(admin_token_ttl_s), "lifetime of admin.token"},
     {"pools", "SKIFF_POOLS", "", JSON(pools), "node pools: a list of {name, cpu, memory, gpus, "
                                               "labels, taints}"},
+    {"artifact_max_unpacked", "SKIFF_ARTIFACT_MAX_UNPACKED", "32Gi", BYTES(artifact_max_unpacked),
+     "cap on the bytes one artifact unpacks to (a quantity: 512Mi, 100G)"},
 #undef STR
 #undef DUR
 #undef JSON
+#undef BYTES
 };
 
 #define NOPTIONS (sizeof options / sizeof *options)
@@ -48,6 +52,37 @@ static const struct option *find(const char *key)
         if (strcmp(options[i].key, key) == 0)
             return &options[i];
     return NULL;
+}
+
+/* A size as a Kubernetes quantity: digits with an optional fraction, then
+ * an optional suffix (Ki Mi Gi Ti Pi Ei, k M G T P E); at least one byte.
+ * "1.5Gi" = 1610612736. */
+static int parse_bytes(const char *key, const char *value, int64_t *out, struct skiff_err *err)
+{
+    static const struct {
+        const char *suffix;
+        double mult;
+    } units[] = {{"Ki", 0x1p10}, {"Mi", 0x1p20}, {"Gi", 0x1p30}, {"Ti", 0x1p40},
+                 {"Pi", 0x1p50}, {"Ei", 0x1p60}, {"k", 1e3},     {"M", 1e6},
+                 {"G", 1e9},     {"T", 1e12},    {"P", 1e15},    {"E", 1e18},
+                 {"", 1}};
+    char *end;
+    double v;
+
+    if (!(*value >= '0' && *value <= '9'))
+        goto bad;
+    v = strtod(value, &end);
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (strcmp(end, units[i].suffix) == 0) {
+            v *= units[i].mult;
+            if (v < 1 || v >= 9.2e18)
+                goto bad;
+            *out = (int64_t)v;
+            return 0;
+        }
+bad:
+    return skiff_err_set(err, SKIFF_EINVAL, "%s: '%.60s' is not a size in bytes (a quantity "
+                                            "such as 512Mi or 100G)", key, value);
 }
 
 static int set_opt(struct skiff_config *cfg, const struct option *o, const char *value,
@@ -62,6 +97,8 @@ static int set_opt(struct skiff_config *cfg, const struct option *o, const char 
         *(int64_t *)(void *)field = us / SKIFF_US_PER_SEC;
         return 0;
     }
+    if (o->type == T_BYTES)
+        return parse_bytes(o->key, value, (int64_t *)(void *)field, err);
     if (o->type == T_JSON) {
         /* a list as JSON text; what each pool may hold is checked by its
          * user (the workflow ledger), which names the key */

@@ -80,6 +80,7 @@ const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name);
     X(run, "run a workflow to completion here, without a platform")                  \
     X(submit, "create a workflow on the platform, optionally watch it")             \
     X(logs, "print a workflow's step logs")                                          \
+    X(artifacts, "list a workflow's output artifacts, download one")                \
     X(stop, "stop a running workflow")                                               \
     X(retry, "run a failed workflow again from its failed steps")                   \
     X(token, "issue a short-lived token for a service account")                      \

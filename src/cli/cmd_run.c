@@ -355,6 +355,7 @@ int cmd_run(int argc, char **argv)
         rc = cli_fail(&err);
         goto out;
     }
+    skiff_workflow_set_artifact_max_unpacked(cfg.artifact_max_unpacked);
     rc = CLI_USAGE;
     for (size_t f = 0; f < nf; f++) {
         skiff_yaml_free(docs);

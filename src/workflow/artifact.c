@@ -25,7 +25,8 @@
  * Bounds. Both directions stream through fixed buffers (64 KiB ones plus
  * zlib's state: under 400 KiB to pack, under 200 KiB to unpack), whatever
  * the archive's size. Unpacking stops once the tar stream inside passes
- * SKIFF_ARTIFACT_MAX_UNPACKED (a quantity, "32Gi" when unset): deflate
+ * the config key artifact_max_unpacked (skiff_workflow_set_artifact_max_unpacked;
+ * else SKIFF_ARTIFACT_MAX_UNPACKED, a quantity; "32Gi" when unset): deflate
  * shrinks zeros about 1000 times, so a 32 MiB archive could otherwise fill
  * 32 GiB of disk.
  *
@@ -36,7 +37,8 @@
  * reader checks that CRC (zlib does) by reading each archive to its end,
  * past the tar's end-of-archive blocks.
  *
- * No global state; every function may run on any thread.
+ * Global state: only the cap the config sets (an atomic, set at start);
+ * every function may run on any thread.
  */
 #include "workflow_int.h"
 
@@ -47,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,7 +358,8 @@ static int gzr_pull(struct gzr *r, unsigned char *out, size_t n, size_t *got)
     r->total += *got;
     if (r->total > r->cap) {
         snprintf(r->why, sizeof r->why, "it unpacks to more than %llu bytes, the limit "
-                 "SKIFF_ARTIFACT_MAX_UNPACKED sets", r->cap);
+                 "artifact_max_unpacked sets (config.yaml or SKIFF_ARTIFACT_MAX_UNPACKED)",
+                 r->cap);
         return (r->bad = r->why), -1;
     }
     return 0;
@@ -390,13 +394,28 @@ static int gzr_finish(struct gzr *r)
     return 0;
 }
 
-/* The cap on unpacked bytes: SKIFF_ARTIFACT_MAX_UNPACKED (a quantity,
- * "512Mi", "100G"), UNPACKED_DEFAULT when unset or empty. */
+/* The config's artifact_max_unpacked in bytes; 0 = not set. */
+static _Atomic long long config_cap;
+
+void skiff_workflow_set_artifact_max_unpacked(int64_t bytes)
+{
+    atomic_store(&config_cap, bytes > 0 ? (long long)bytes : 0);
+}
+
+/* The cap on unpacked bytes: the config's (which already holds the
+ * environment's, env > file), else SKIFF_ARTIFACT_MAX_UNPACKED (a quantity,
+ * "512Mi", "100G"; library users without a config), UNPACKED_DEFAULT when
+ * unset or empty. */
 static int unpacked_cap(unsigned long long *out, struct skiff_err *err)
 {
     const char *s = getenv("SKIFF_ARTIFACT_MAX_UNPACKED");
+    long long set = atomic_load(&config_cap);
     double v;
     *out = UNPACKED_DEFAULT;
+    if (set > 0) {
+        *out = (unsigned long long)set;
+        return 0;
+    }
     if (!s || !*s)
         return 0;
     if (skiff_workflow_quantity(s, &v, err) != 0 || v < 1 || v >= 9.2e18)

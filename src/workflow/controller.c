@@ -900,6 +900,82 @@ out:
     return rc;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* GET /api/v1/workflows/{name}/artifacts: every output artifact its
+ * nodes recorded, {"items": [{node, id, name, key, size}]} in node-ID
+ * order, size the stored bytes (-1 when the file is gone). */
+static int h_artifacts(struct skiff_http_req *req, struct skiff_http_resp *resp,
+                       struct skiff_err *err)
+{
+    struct skiff_workflow_controller *c = req->ctx;
+    const char *name = skiff_http_param(req, "name");
+    struct skiff_blob *blob = NULL;
+    json_t *obj = NULL, *items = json_array(), *nodes;
+    const char **ids = NULL;
+    char *text = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (!items)
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    if ((rc = skiff_resource_get(c->store, c->k_wf, name, &obj, err)) ||
+        (rc = skiff_blob_open(c->artifacts, &blob, err)))
+        goto out;
+    nodes = json_object_get(json_object_get(obj, "status"), "nodes");
+    /* a stable order for people and tests: by node ID */
+    if (!(ids = calloc(json_object_size(nodes) + 1, sizeof *ids))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    {
+        const char *id;
+        json_t *nd;
+        json_object_foreach(nodes, id, nd)
+            ids[n++] = id;
+    }
+    qsort(ids, n, sizeof *ids, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        json_t *nd = json_object_get(nodes, ids[i]);
+        const json_t *a;
+        size_t k;
+        json_array_foreach(json_object_get(json_object_get(nd, "outputs"), "artifacts"), k, a) {
+            const char *an = json_string_value(json_object_get(a, "name"));
+            const char *key = json_string_value(json_object_get(a, "key"));
+            const char *d = json_string_value(json_object_get(nd, "displayName"));
+            char path[4200];
+            struct stat st;
+            struct skiff_err e2 = SKIFF_ERR_INIT;
+            json_int_t size = -1;
+            if (!an || !key || strncmp(key, "workflows/", 10) != 0)
+                continue;
+            if (skiff_blob_resolve(blob, key, path, sizeof path, &e2) == 0 &&
+                stat(path, &st) == 0)
+                size = (json_int_t)st.st_size;
+            json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:I}", "node",
+                                                   d ? d : ids[i], "id", ids[i], "name", an,
+                                                   "key", key, "size", size));
+        }
+    }
+    {
+        json_t *reply = json_pack("{s:O}", "items", items);
+        text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+        json_decref(reply);
+    }
+    rc = text ? skiff_http_reply_json(resp, 200, text)
+              : skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+out:
+    free(text);
+    free(ids);
+    skiff_blob_close(blob);
+    json_decref(items);
+    json_decref(obj);
+    return rc;
+}
+
 static int h_stop(struct skiff_http_req *req, struct skiff_http_resp *resp,
                   struct skiff_err *err)
 {
@@ -917,6 +993,7 @@ static int h_retry(struct skiff_http_req *req, struct skiff_http_resp *resp,
 
 static const struct skiff_route workflow_routes[] = {
     {"GET", "/api/v1/workflows/{name}/log", "resources:read", h_log, 0},
+    {"GET", "/api/v1/workflows/{name}/artifacts", "resources:read", h_artifacts, 0},
     {"GET", "/api/v1/workflows/{name}/artifacts/{node}/{artifact}", "resources:read",
      h_artifact, 0},
     {"POST", "/api/v1/workflows/{name}/stop", "resources:write", h_stop, 0},

@@ -25,6 +25,7 @@
  *      +--acquire (the ledger has no room)--> Pending, the reason as message
  *   resource pod: Pending --start_resource--> Running
  *                 --step_job (replicas reaped) / step_kind--> Succeeded | Failed | Error
+ *                 Pending --kind_action (delete; or the store refused)--> Succeeded | Error
  *   Running (DAG, Steps, TaskGroup, Retry) --step_*--> Succeeded | Failed | Error
  *   (new) --add_call (when false)--> Skipped;  --step_dag (depends false)--> Omitted
  *
@@ -1849,46 +1850,149 @@ out:
     return rc;
 }
 
-/* Creates a skiff kind in the platform's store (controller mode). */
-static void create_skiff_kind(struct engine *e, long i, json_t *obj, const char *action)
+/* Makes the Workflow the owner of obj (setOwnerReference), as Argo sets
+ * metadata.ownerReferences before kubectl runs. */
+static void set_owner(struct engine *e, json_t *obj)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    json_t *refs = json_object_get(meta, "ownerReferences");
+    json_t *me = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "apiVersion",
+                           "argoproj.io/v1alpha1", "kind", "Workflow", "name", e->wf->name,
+                           "uid", e->wf->uid, "controller", 1, "blockOwnerDeletion", 1);
+    size_t k;
+    json_t *r;
+
+    if (!me || !json_is_object(meta))
+        goto out;
+    if (!json_is_array(refs)) {
+        refs = json_array();
+        json_object_set_new(meta, "ownerReferences", refs);
+    }
+    json_array_foreach(refs, k, r)
+        if (json_equal(r, me))
+            goto out;
+    json_array_append(refs, me);
+out:
+    json_decref(me);
+}
+
+/* `action` on a skiff kind in the platform's store (controller mode):
+ * `doc` is the manifest (an object; for a JSON patch the list of
+ * operations, the target then from resource.flags). create and apply
+ * write it, replace writes it over an existing object, patch merges it
+ * (merge, strategic: RFC 7386) or applies it (json: RFC 6902) to the
+ * stored object, get reads the object, delete removes it (a missing one is
+ * fine: kubectl's --ignore-not-found) and ends the node at once. The
+ * others leave the node Running with the object for step_kind. */
+static void kind_action(struct engine *e, long i, json_t *doc, const char *action)
 {
     struct node *nd = &e->nodes[i];
+    const json_t *res = json_object_get(nd->resolved, "resource");
+    const char *strategy = json_string_value(json_object_get(res, "mergeStrategy"));
+    bool json_patch = strcmp(action, "patch") == 0 && strategy && strcmp(strategy, "json") == 0;
+    bool owner = json_is_true(json_object_get(res, "setOwnerReference"));
     struct skiff_err err = SKIFF_ERR_INIT;
     struct skiff_validation v = {.err = &err};
     const struct skiff_kind *k = NULL;
-    json_t *stored = NULL;
-    char msg[SKIFF_ERR_MSG_MAX + 200];
-    const char *kind = json_string_value(json_object_get(obj, "kind"));
-    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-                                                         "name"));
-    int rc;
+    json_t *stored = NULL, *cur = NULL, *obj = NULL;
+    char msg[SKIFF_ERR_MSG_MAX + 600], kind[128], name[256];
+    int rc = 0;
 
+    if (json_patch) {
+        if (workflow__resource_target_flags(json_object_get(res, "flags"), kind, sizeof kind,
+                                            name, sizeof name)) {
+            set_phase(e, i, P_ERROR, "a JSON patch (mergeStrategy: json) names its target "
+                                     "with flags: [KIND, NAME]");
+            goto out;
+        }
+        if (!(k = skiff_kind_lookup(kind))) {
+            snprintf(msg, sizeof msg, "resource kind '%s' is not one of skiff's kinds", kind);
+            set_phase(e, i, P_ERROR, msg);
+            goto out;
+        }
+        snprintf(kind, sizeof kind, "%s", k->kind);
+    } else {
+        const char *kd = json_string_value(json_object_get(doc, "kind"));
+        const char *nm = json_string_value(json_object_get(json_object_get(doc, "metadata"),
+                                                           "name"));
+        snprintf(kind, sizeof kind, "%s", kd ? kd : "");
+        snprintf(name, sizeof name, "%s", nm ? nm : "");
+    }
     if (!e->o->store) {
         snprintf(msg, sizeof msg,
-                 "cannot create %s '%s': `skiff run` has no platform store; submit the "
-                 "workflow to a platform (skiff up) to create skiff kinds",
-                 kind, name ? name : "");
+                 "cannot %s %s '%s': `skiff run` has no platform store; submit the "
+                 "workflow to a platform (skiff up) to %s skiff kinds",
+                 action, kind, name, action);
         set_phase(e, i, P_ERROR, msg);
         goto out;
     }
-    if ((rc = skiff_resource_validate(obj, &v, &k)) == 0)
-        rc = strcmp(action, "apply") == 0
-                 ? skiff_resource_apply(e->o->store, k, obj, &stored, NULL, &err)
-                 : skiff_resource_create(e->o->store, k, obj, &stored, &err);
-    skiff_validation_release(&v);
-    if (rc) {
-        char em[SKIFF_ERR_MSG_MAX];
-        skiff_err_format(&err, em, sizeof em);
-        snprintf(msg, sizeof msg, "cannot %s %s '%s': %s", action, kind, name ? name : "", em);
-        set_phase(e, i, P_ERROR, msg);
+    if (!json_patch && !json_is_object(doc)) {
+        set_phase(e, i, P_ERROR, "the manifest must be an object (a list of operations needs "
+                                 "mergeStrategy: json)");
         goto out;
+    }
+    if (!k) {
+        const char *av = json_string_value(json_object_get(doc, "apiVersion"));
+        if ((rc = skiff_kind_for(av ? av : "", kind, &k, &err)))
+            goto fail;
+    }
+    if (strcmp(action, "delete") == 0) {
+        rc = skiff_resource_delete(e->o->store, k, name, &err);
+        if (rc && rc != SKIFF_ENOTFOUND)
+            goto fail;
+        nd->started = skiff_time_now_us();
+        set_phase(e, i, P_SUCCEEDED, rc ? "not found (nothing to delete)" : NULL);
+        goto out;
+    }
+    if (strcmp(action, "create") != 0 && strcmp(action, "apply") != 0 &&
+        (rc = skiff_resource_get(e->o->store, k, name, &cur, &err)))
+        goto fail;
+    if (strcmp(action, "get") == 0) {
+        stored = cur;
+        cur = NULL;
+    } else {
+        if (strcmp(action, "patch") == 0) {
+            if (json_patch) {
+                if ((rc = workflow__json_patch(cur, doc, &obj, &err)))
+                    goto fail;
+            } else if (!(obj = workflow__merge_patch(cur, doc))) {
+                rc = skiff_err_set(&err, SKIFF_ENOMEM, "out of memory");
+                goto fail;
+            }
+            /* what the store assigns: it keeps its own */
+            json_object_del(obj, "status");
+        } else {
+            obj = json_incref(doc);
+        }
+        if (owner)
+            set_owner(e, obj);
+        if ((rc = skiff_resource_validate(obj, &v, &k)) == 0) {
+            if (strcmp(action, "create") == 0)
+                rc = skiff_resource_create(e->o->store, k, obj, &stored, &err);
+            else
+                rc = skiff_resource_apply(e->o->store, k, obj, &stored, NULL, &err);
+        }
+        if (rc)
+            goto fail;
     }
     nd->kind = k;
     nd->res_obj = stored;
+    stored = NULL;
     nd->started = skiff_time_now_us();
     set_phase(e, i, P_RUNNING, NULL);
+    goto out;
+fail: {
+        char em[SKIFF_ERR_MSG_MAX];
+        skiff_err_format(&err, em, sizeof em);
+        snprintf(msg, sizeof msg, "cannot %s %s '%s': %s", action, kind, name, em);
+        set_phase(e, i, P_ERROR, msg);
+    }
 out:
+    skiff_validation_release(&v);
+    json_decref(stored);
+    json_decref(cur);
     json_decref(obj);
+    json_decref(doc);
 }
 
 /* Pod node i of a `resource` template: substitutes and parses the
@@ -1926,6 +2030,15 @@ static void start_resource(struct engine *e, long i)
         goto out;
     }
     obj = json_deep_copy(skiff_yaml_doc(docs, 0));
+    if (strcmp(action, "patch") == 0 && json_is_array(obj)) {
+        /* a JSON patch: the list of operations, its target in flags */
+        json_decref(nd->resolved);
+        nd->resolved = t;
+        t = NULL;
+        kind_action(e, i, obj, action);
+        obj = NULL;
+        goto out;
+    }
     meta = json_object_get(obj, "metadata");
     if (!json_is_object(meta) || !json_is_string(json_object_get(obj, "kind"))) {
         set_phase(e, i, P_ERROR, "Kind and name are both required but at least one of them "
@@ -1935,6 +2048,8 @@ static void start_resource(struct engine *e, long i)
     if (!json_is_string(json_object_get(meta, "name"))) {
         const char *gen = json_string_value(json_object_get(meta, "generateName"));
         char suffix[8], name[300];
+        if (strcmp(action, "create") != 0)
+            gen = NULL;   /* only a create makes a name */
         if (!gen) {
             set_phase(e, i, P_ERROR, "Kind and name are both required but at least one of "
                                      "them is missing from the manifest");
@@ -1948,8 +2063,13 @@ static void start_resource(struct engine *e, long i)
         json_decref(nd->resolved);
         nd->resolved = t;
         t = NULL;
-        create_skiff_kind(e, i, obj, action);
+        kind_action(e, i, obj, action);
         obj = NULL;
+        goto out;
+    }
+    if (strcmp(action, "create") != 0 && strcmp(action, "apply") != 0) {
+        set_phase(e, i, P_ERROR, "a PyTorchJob can only be created (or applied): its replicas "
+                                 "belong to the node that creates it");
         goto out;
     }
     if (!nd->job) {

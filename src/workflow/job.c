@@ -434,3 +434,37 @@ void workflow__job_free(struct workflow__job *j)
     free(j->reps);
     free(j);
 }
+
+/* ---- actions (spec §11.2) ---- */
+
+bool workflow__resource_action_known(const char *action)
+{
+    static const char *const actions[] = {"get", "create", "apply", "delete", "replace",
+                                          "patch", NULL};
+    for (size_t k = 0; action && actions[k]; k++)
+        if (strcmp(actions[k], action) == 0)
+            return true;
+    return false;
+}
+
+int workflow__resource_target_flags(const json_t *flags, char *kind, size_t klen, char *name,
+                                    size_t nlen)
+{
+    const char *a = json_string_value(json_array_get(flags, 0));
+    const char *b = json_string_value(json_array_get(flags, 1));
+    const char *slash;
+
+    if (!json_is_array(flags) || !a)
+        return -1;
+    if (json_array_size(flags) == 1 && (slash = strchr(a, '/')) && slash[1]) {
+        /* kubectl's KIND/NAME */
+        snprintf(kind, klen, "%.*s", (int)(slash - a), a);
+        snprintf(name, nlen, "%s", slash + 1);
+        return 0;
+    }
+    if (json_array_size(flags) != 2 || !b || !*a || !*b)
+        return -1;
+    snprintf(kind, klen, "%s", a);
+    snprintf(name, nlen, "%s", b);
+    return 0;
+}

@@ -625,6 +625,16 @@ static int check_from(struct vctx *c, const char *from, const char *q)
                                      "unknown artifact reference '%s': no %s named \"%s\" in "
                                      "this %s", from, r[0] == 't' ? "task" : "step", owner,
                                      c->tasks ? "dag" : "steps template");
+    if (json_object_get(src, "withItems") || json_object_get(src, "withParam"))
+        /* Argo keeps each expanded node's outputs on that node and
+         * aggregates only parameters (a JSON list): there is no one
+         * artifact to pass on */
+        return skiff_validation_fail(c->v, q, SKIFF_EINVAL,
+                                     "unknown artifact reference '%s': %s \"%s\" fans out "
+                                     "(withItems/withParam); each item's node keeps its own "
+                                     "output artifacts, which are not aggregated (only "
+                                     "parameters are, as a JSON list)", from,
+                                     r[0] == 't' ? "task" : "step", owner);
     src = workflow__template(c->wf, json_string_value(json_object_get(src, "template")));
     if (src &&
         find_named(json_object_get(json_object_get(src, "outputs"), "artifacts"), sep + 19) < 0)
@@ -1020,15 +1030,50 @@ static int check_resource(struct vctx *c, const json_t *t, const json_t *body, c
     size_t i;
     int rc = 0;
 
+    const char *strategy = json_string_value(json_object_get(body, "mergeStrategy"));
+    bool json_patch;
+
     workflow__ptr(p, bp, "action");
-    if (!action || (strcmp(action, "create") != 0 && strcmp(action, "apply") != 0))
+    if (!workflow__resource_action_known(action))
         return skiff_validation_fail(c->v, p, SKIFF_EINVAL,
-                                     "resource action '%s' is not supported by the local engine "
-                                     "yet (create and apply are)", action ? action : "");
+                                     "unknown resource action '%s' (get, create, apply, delete, "
+                                     "replace, patch)", action ? action : "");
+    if (json_object_get(body, "mergeStrategy") &&
+        (!strategy || (strcmp(strategy, "merge") != 0 && strcmp(strategy, "json") != 0 &&
+                       strcmp(strategy, "strategic") != 0)))
+        return skiff_validation_fail(c->v, workflow__ptr(p, bp, "mergeStrategy"), SKIFF_EINVAL,
+                                     "unknown mergeStrategy '%s' (strategic, merge, json)",
+                                     strategy ? strategy : "");
+    json_patch = strcmp(action, "patch") == 0 && strategy && strcmp(strategy, "json") == 0;
     if (!manifest)
         return skiff_validation_fail(c->v, workflow__ptr(p, bp, "manifest"), SKIFF_EINVAL,
                                      "resource.manifest is required (manifestFrom is not "
                                      "supported yet)");
+    if (strcmp(action, "delete") == 0) {
+        /* kubectl delete --ignore-not-found -o name: nothing to wait for or read */
+        for (size_t k = 0; k < 2; k++)
+            if (json_object_get(body, conds[k]))
+                return skiff_validation_fail(c->v, workflow__ptr(p, bp, conds[k]),
+                                             SKIFF_EINVAL, "a delete finishes at once: it has "
+                                                           "no object to wait on (%s)", conds[k]);
+        if (json_object_get(t, "outputs"))
+            return skiff_validation_fail(c->v, workflow__ptr(p, ptr, "outputs"), SKIFF_EINVAL,
+                                         "a delete has no outputs");
+    }
+    if (json_patch) {
+        /* the manifest is the list of operations: the target is in flags */
+        const json_t *flags = json_object_get(body, "flags");
+        char kind[128], name[256];
+        if (workflow__resource_target_flags(flags, kind, sizeof kind, name, sizeof name))
+            return skiff_validation_fail(c->v, workflow__ptr(p, bp, "flags"), SKIFF_EINVAL,
+                                         "a JSON patch (mergeStrategy: json) names its target "
+                                         "with flags: [KIND, NAME] or [KIND/NAME]");
+        if (!has_tag(kind) && !skiff_kind_lookup(kind))
+            return skiff_validation_fail(c->v, workflow__ptr(p, bp, "flags"), SKIFF_EINVAL,
+                                         "resource kind '%s' is not one of skiff's kinds (a "
+                                         "PyTorchJob cannot be patched: its replicas belong to "
+                                         "the node that created it)", kind);
+    }
     for (size_t k = 0; k < 2; k++) {
         const char *cond = json_string_value(json_object_get(body, conds[k]));
         if (cond && !has_tag(cond) && workflow__cond_check(cond, &e))
@@ -1060,11 +1105,41 @@ static int check_resource(struct vctx *c, const json_t *t, const json_t *body, c
                                    e.msg[0] ? ": " : "", e.msg);
         goto out;
     }
+    if (json_patch) {
+        size_t bad;
+        if (workflow__json_patch_check(skiff_yaml_doc(docs, 0), &bad, &e))
+            rc = skiff_validation_fail(c->v, p, SKIFF_EINVAL, "bad JSON patch: %s", e.msg);
+        goto out;
+    }
     {
         const json_t *obj = skiff_yaml_doc(docs, 0);
         const char *av = json_string_value(json_object_get(obj, "apiVersion"));
         const char *kind = json_string_value(json_object_get(obj, "kind"));
         const struct skiff_kind *k;
+        if (!json_is_object(obj)) {
+            rc = skiff_validation_fail(c->v, p, SKIFF_EINVAL,
+                                       "the manifest of a %s must be an object with apiVersion, "
+                                       "kind and metadata.name%s", action,
+                                       strcmp(action, "patch") == 0
+                                           ? " (a list of operations needs mergeStrategy: json)"
+                                           : "");
+            goto out;
+        }
+        if (workflow__job_kind(obj) && strcmp(action, "create") != 0 &&
+            strcmp(action, "apply") != 0) {
+            rc = skiff_validation_fail(c->v, workflow__ptr(p, bp, "action"), SKIFF_EINVAL,
+                                       "a PyTorchJob can only be created (or applied): its "
+                                       "replicas belong to the node that creates it, so '%s' "
+                                       "has nothing to act on", action);
+            goto out;
+        }
+        if (strcmp(action, "create") != 0 &&
+            !json_is_string(json_object_get(json_object_get(obj, "metadata"), "name"))) {
+            rc = skiff_validation_fail(c->v, p, SKIFF_EINVAL,
+                                       "Kind and name are both required: a %s needs "
+                                       "metadata.name (generateName is for create)", action);
+            goto out;
+        }
         if (workflow__job_kind(obj)) {
             struct workflow__request r;
             json_t *copy = json_deep_copy(obj);

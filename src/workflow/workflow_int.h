@@ -194,6 +194,27 @@ int workflow__cond_check(const char *cond, struct skiff_err *err);
 int workflow__cond_eval(const char *cond, const json_t *obj, bool any, bool *out, char *which,
                         size_t len, struct skiff_err *err);
 
+/* One of get, create, apply, delete, replace, patch (spec §11.2). */
+bool workflow__resource_action_known(const char *action);
+/* The target of a JSON patch from `flags`: [KIND, NAME] or [KIND/NAME]
+ * into kind[klen], name[nlen]. 0, or -1 when flags hold neither form. */
+int workflow__resource_target_flags(const json_t *flags, char *kind, size_t klen, char *name,
+                                    size_t nlen);
+
+/* ---- patches (src/workflow/patch.c) ---- */
+
+/* RFC 7386 JSON merge patch of target (may be NULL) by patch: a new
+ * object (caller json_decref's), NULL when out of memory. */
+json_t *workflow__merge_patch(const json_t *target, const json_t *patch);
+/* Checks an RFC 6902 JSON patch (a list of {op, path, value | from}):
+ * SKIFF_EINVAL saying what is wrong, *bad the index of the operation. */
+int workflow__json_patch_check(const json_t *ops, size_t *bad, struct skiff_err *err);
+/* Applies the RFC 6902 patch ops to a copy of doc: *out (caller
+ * json_decref's) only when every operation succeeded; SKIFF_EINVAL naming
+ * the operation that failed. */
+int workflow__json_patch(const json_t *doc, const json_t *ops, json_t **out,
+                         struct skiff_err *err);
+
 /* One replica of a PyTorchJob, a host process. */
 struct workflow__replica {
     char type[16];              /* "Master" or "Worker" */

@@ -3,7 +3,7 @@ platform is running."""
 from conftest import SKIFF_BIN, free_port, run
 
 COMMANDS = ["up", "apply", "get", "describe", "delete", "token", "run", "features", "drift",
-            "runs", "models", "submit", "logs", "stop", "retry", "datagen", "validate",
+            "runs", "models", "submit", "logs", "artifacts", "stop", "retry", "datagen", "validate",
             "train", "evaluate", "register", "serve", "demo", "version", "help"]
 
 

@@ -161,8 +161,19 @@ def test_archives_are_compressed_and_capped(tmp_path):
     cons = node(st, "consume")
     assert cons["phase"] == "Error"
     assert "cannot place input artifact 'd' at '/tmp/in'" in cons["message"], cons["message"]
-    assert ("it unpacks to more than 1048576 bytes, the limit SKIFF_ARTIFACT_MAX_UNPACKED sets"
-            in cons["message"]), cons["message"]
+    assert ("it unpacks to more than 1048576 bytes, the limit artifact_max_unpacked sets "
+            "(config.yaml or SKIFF_ARTIFACT_MAX_UNPACKED)" in cons["message"]), cons["message"]
+
+    # the same cap as the config key, and a bad one stops the run at its position
+    (tmp_path / "home").mkdir(exist_ok=True)
+    (tmp_path / "home" / "config.yaml").write_text("artifact_max_unpacked: 1.5Mi\n")
+    r, st = run_wf(tmp_path, COMPRESSIBLE)
+    assert r.returncode != 0 and st["phase"] == "Error", st
+    assert "more than 1572864 bytes" in node(st, "consume")["message"]
+    (tmp_path / "home" / "config.yaml").write_text("artifact_max_unpacked: lots\n")
+    r, st = run_wf(tmp_path, COMPRESSIBLE)
+    assert r.returncode == 2 and "config.yaml:1:24: artifact_max_unpacked: 'lots' is not a size" \
+        in r.stderr, r.stderr
 
 
 MISSING = """
@@ -330,6 +341,76 @@ spec:
         assert r.returncode == 2, (case, r.stdout, r.stderr)
         assert want in r.stderr, (case, r.stderr)
         assert f"{p}:16:" in r.stderr, (case, r.stderr)   # file:line:col of the argument
+
+
+FANNED = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: fan}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      dag:
+        tasks:
+          - {name: a, template: a, withItems: [1, 2]}
+          - name: b
+            template: b
+            dependencies: [a]
+            arguments:
+              artifacts: [{name: x, from: "{{tasks.a.outputs.artifacts.x}}"}]
+    - name: a
+      container: {image: alpine, command: [sh, -c, "echo > /tmp/x"]}
+      outputs:
+        artifacts: [{name: x, path: /tmp/x}]
+    - name: b
+      inputs:
+        artifacts: [{name: x, path: /tmp/x}]
+      container: {image: alpine, command: [cat, /tmp/x]}
+"""
+
+FANNED_OK = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: fan}
+spec:
+  entrypoint: main
+  templates:
+    - name: main
+      dag:
+        tasks:
+          - name: a
+            template: a
+            withItems: [1, 2]
+            arguments: {parameters: [{name: n, value: "{{item}}"}]}
+    - name: a
+      inputs: {parameters: [{name: n}]}
+      container: {image: alpine, command: [sh, -c, "echo {{inputs.parameters.n}} > /tmp/x"]}
+      outputs:
+        artifacts: [{name: x, path: /tmp/x}]
+"""
+
+
+def test_fanned_out_artifacts_stay_per_item(tmp_path):
+    """As Argo: each item's node keeps its own output artifacts (under its
+    own node key); naming the fanned-out task's artifact is a load error."""
+    p = tmp_path / "fan.yaml"
+    p.write_text(FANNED)
+    r = run("run", str(p), env={"SKIFF_HOME": str(tmp_path / "home")})
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert f"{p}:15:" in r.stderr and ('task "a" fans out (withItems/withParam); each item\'s '
+                                       'node keeps its own output artifacts, which are not '
+                                       'aggregated') in r.stderr, r.stderr
+    r, st = run_wf(tmp_path, FANNED_OK)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    seen = set()
+    for item in ("a(0:1)", "a(1:2)"):
+        n = node(st, item)
+        key = arts(n)["x"]["key"]
+        assert key.endswith(f"/{n['id']}/x.tgz"), key
+        with tarfile.open(tmp_path / "home" / "artifacts" / key, "r:gz") as t:
+            seen.add(t.extractfile("x").read())
+    assert seen == {b"1\n", b"2\n"}
 
 
 def test_artifact_from_a_task_that_may_not_have_run_is_a_load_error(tmp_path):
