@@ -182,6 +182,12 @@ struct skiff_feat_source {
     const char *created_column;    /* NULL when none */
     const char **rename_from, **rename_to;   /* fieldMapping */
     size_t nrename;
+    /* A push source (push: {batchSource}) has no rows of its own: its
+     * batchSource, a file or postgres source of the same registry, is what
+     * historical retrieval and materialization read (Feast: a PushSource's
+     * batch_source is used offline). NULL for other sources, or when the
+     * batchSource is not in the registry. */
+    const struct skiff_feat_source *batch;
 };
 
 struct skiff_feat_field {
@@ -417,5 +423,45 @@ struct skiff_store;
  * skiff_feat_registry_from_objects: what the historical API, the feature
  * server and serving's enrichment resolve definitions from. */
 int skiff_feat_stored_objects(struct skiff_store *store, json_t **out, struct skiff_err *err);
+
+/* ---- admission (the server-side breaking-change check) ---- */
+
+/* Registers the feature store's admission callback (skiff_resource_set_admission,
+ * name "features.skiff.dev") for Entity, DataSource, FeatureView and
+ * FeatureService, so every write of them, whoever sends it (`skiff apply`,
+ * curl, a GitOps sync, a workflow step), is refused when it breaks a
+ * FeatureService in use: a service stored on the platform whose
+ * definitions resolve today must still resolve after the write (its views
+ * and their features, entities and sources, a push source's batchSource),
+ * and each feature it reads must keep its type (skiff_feat_plan_check).
+ * Deleting a view a service reads is refused the same way. A write may
+ * still leave references dangling when nothing worked through them before
+ * (a service applied before its views), as on Kubernetes. The refusal is
+ * HTTP 403: admission "features.skiff.dev" denied the request: the change
+ * breaks FeatureService 'x' ... Call once at start-up (skiff up);
+ * skiff_feat_admission_remove undoes it. */
+int skiff_feat_admission_install(struct skiff_err *err);
+void skiff_feat_admission_remove(void);
+
+/* The admission's judgement, without a store: whether writing `new_obj`
+ * (NULL: deleting) as the feature object (kind, name) over `stored` (the
+ * platform's feature objects, a JSON array) keeps every FeatureService in
+ * use working, as skiff_feat_admission_install describes. 0, or
+ * SKIFF_ECONFLICT with the reason ("the change breaks FeatureService
+ * 'fraud', which is in use: FeatureService fraud: field /spec/features/0:
+ * view 'stats' has no feature 'a'"). */
+int skiff_feat_admit_check(const json_t *stored, const char *kind, const char *name,
+                           const json_t *new_obj, struct skiff_err *err);
+
+/* An order in which to send the feature objects of `local` (JSON array) to
+ * a platform holding `stored`, one at a time, so the platform admits each
+ * (skiff_feat_admit_check on the state so far): `order` (n = size of
+ * local) receives indices into local. Greedy, in the files' order where it
+ * can: dropping a field and the service's use of it is sent service first;
+ * adding a field and a service's use of it, view first. SKIFF_ECONFLICT
+ * when no order exists (a change that both adds and removes what a service
+ * reads: apply it in steps), with the reason of the first object refused. */
+int skiff_feat_apply_order(const json_t *stored, const json_t *local, size_t *order,
+                           struct skiff_err *err);
 
 #endif

@@ -111,6 +111,44 @@ int skiff_resource_list(struct skiff_store *s, const struct skiff_kind *k, json_
 int skiff_resource_delete(struct skiff_store *s, const struct skiff_kind *k, const char *name,
                           struct skiff_err *err);
 
+/* ---- admission (other subsystems may veto a write) ----
+ *
+ * Like a Kubernetes validating admission webhook, but in-process: a
+ * subsystem registers a callback for some kinds, and every write of those
+ * kinds (skiff_resource_apply, _create, _delete: the API's PUT, POST and
+ * DELETE, a workflow's resource step, a GitOps sync) calls it with the
+ * stored object and the new one before anything is written. The layer
+ * below cannot know the rules of the layers above (a FeatureView that a
+ * FeatureService reads must keep that field), so they are registered here
+ * rather than linked in: src/resource never links the subsystems.
+ *
+ * The callback runs under one process-wide lock that also covers the
+ * write, so two writes it judges cannot race (one removing a field, one
+ * adding a service that reads it). It may read the store (skiff_resource_get,
+ * _list, skiff_store_*) but must not write admitted kinds (that would wait
+ * on itself). It is not called for an apply that changes nothing.
+ *
+ * `old_obj` is NULL on create, `new_obj` NULL on delete. Returning non-zero
+ * refuses the write: a 4xx code (SKIFF_EINVAL, ECONFLICT, EFORBIDDEN, ...)
+ * becomes SKIFF_EFORBIDDEN, HTTP 403, with the message
+ *   admission "NAME" denied the request: <the callback's message>
+ * as the Kubernetes API server answers a webhook's denial; any other code
+ * (out of memory, the store unavailable) stays as it is, with
+ *   admission "NAME" failed: <message>
+ * (Kubernetes' failurePolicy Fail: a check that cannot run refuses). */
+typedef int (*skiff_resource_admit_cb)(struct skiff_store *s, const struct skiff_kind *k,
+                                       const json_t *old_obj, const json_t *new_obj, void *ctx,
+                                       struct skiff_err *err);
+
+/* Registers `cb` (with `ctx`, borrowed) under `name` (static, e.g.
+ * "features.skiff.dev") for each kind in the NULL-terminated `kinds`
+ * (names as skiff_kind_lookup takes them). A kind has at most one callback:
+ * a second registration replaces the first; cb NULL removes it. Process-wide;
+ * call at start-up, and with NULL before ctx goes away. SKIFF_EINVAL for an
+ * unknown kind, SKIFF_ETOOBIG past 32 admitted kinds. Thread-safe. */
+int skiff_resource_set_admission(const char *name, const char *const *kinds,
+                                 skiff_resource_admit_cb cb, void *ctx, struct skiff_err *err);
+
 /* "workflow.argoproj.io" (kubectl's name for a kind in messages). Static. */
 const char *skiff_kind_qualified(const struct skiff_kind *k);
 

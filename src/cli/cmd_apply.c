@@ -147,20 +147,35 @@ static bool feature_kind(const json_t *obj)
     return false;
 }
 
-/* The check `skiff features apply` makes, for the feature store's
- * documents among those applied: the platform's definitions with these
- * replacing theirs must still resolve, and no feature a FeatureService
- * reads may change type (skiff_feat_plan_check). Without it a plain apply
- * could drop a field a service in use reads. Nothing to ask the platform
- * when no document is of those kinds. */
+/* A document of the files: file f, document i. */
+struct doc_ref {
+    size_t f, i;
+};
+
+/* The checks for the feature store's documents among those applied, before
+ * anything is sent (so a refusal names the file and applies nothing):
+ *   1. the check `skiff features apply` makes: the platform's definitions
+ *      with these replacing theirs must still resolve, and no feature a
+ *      FeatureService reads may change type (skiff_feat_plan_check);
+ *   2. an order to send them in: the platform judges each object as it
+ *      arrives (its admission, skiff_feat_admission_install), so dropping a
+ *      field and the service's use of it must reach it service first, and
+ *      adding them, view first (skiff_feat_apply_order).
+ * The platform would refuse the same changes (HTTP 403) on its own; this
+ * only says so sooner, for the whole set at once, and picks the order.
+ * order[0 .. *norder) receives the feature documents in sending order.
+ * Nothing to ask the platform when no document is of those kinds. */
 static int check_feature_services(struct skiff_yaml_docs *const *docs, size_t nfiles,
-                                   struct skiff_err *err)
+                                  struct doc_ref *order, size_t *norder, struct skiff_err *err)
 {
     static const char *const plurals[] = {"entities", "datasources", "featureviews",
                                           "featureservices"};
     json_t *local = json_array(), *stored = json_array();
+    struct doc_ref *refs = NULL;
+    size_t *idx = NULL, n = 0;
     int rc = 0;
 
+    *norder = 0;
     if (!local || !stored) {
         rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
         goto out;
@@ -172,7 +187,7 @@ static int check_feature_services(struct skiff_yaml_docs *const *docs, size_t nf
                 rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
                 goto out;
             }
-    if (json_array_size(local) == 0)
+    if ((n = json_array_size(local)) == 0)
         goto out;
     for (size_t i = 0; i < sizeof plurals / sizeof *plurals; i++) {
         char path[64];
@@ -186,8 +201,25 @@ static int check_feature_services(struct skiff_yaml_docs *const *docs, size_t nf
         if (rc)
             goto out;
     }
-    rc = skiff_feat_plan_check(local, stored, err);
+    if ((rc = skiff_feat_plan_check(local, stored, err)))
+        goto out;
+    if (!(refs = calloc(n, sizeof *refs)) || !(idx = calloc(n, sizeof *idx))) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    n = 0;
+    for (size_t f = 0; f < nfiles; f++)
+        for (size_t i = 0; i < skiff_yaml_count(docs[f]); i++)
+            if (feature_kind(skiff_yaml_doc(docs[f], i)))
+                refs[n++] = (struct doc_ref){f, i};
+    if ((rc = skiff_feat_apply_order(stored, local, idx, err)))
+        goto out;
+    for (size_t k = 0; k < n; k++)
+        order[k] = refs[idx[k]];
+    *norder = n;
 out:
+    free(refs);
+    free(idx);
     json_decref(local);
     json_decref(stored);
     return rc;
@@ -200,7 +232,8 @@ int cmd_apply(int argc, char **argv)
     struct skiff_err err = SKIFF_ERR_INIT;
     bool recursive = false;
     const char *inputs[256];
-    size_t ninputs = 0, errors = 0, total = 0;
+    size_t ninputs = 0, errors = 0, total = 0, nfeat = 0;
+    struct doc_ref *feat_order = NULL;
     int rc = CLI_OK;
 
     for (int i = 1; i < argc; i++) {
@@ -263,15 +296,27 @@ int cmd_apply(int argc, char **argv)
     }
 
     /* 1b. a change of the feature store must not break a service in use */
-    if (check_feature_services(docs, fl.n, &err)) {
+    if (!(feat_order = calloc(total, sizeof *feat_order))) {
+        skiff_err_set(&err, SKIFF_ENOMEM, "out of memory");
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if (check_feature_services(docs, fl.n, feat_order, &nfeat, &err)) {
         rc = cli_fail(&err);
         fprintf(stderr, "skiff: nothing was applied\n");
         goto out;
     }
 
-    /* 2. send: PUT by name (apply), POST for generateName (create) */
-    for (size_t f = 0; f < fl.n && rc == CLI_OK; f++) {
-        for (size_t i = 0; i < skiff_yaml_count(docs[f]); i++) {
+    /* 2. send: PUT by name (apply), POST for generateName (create), in the
+     * files' order, the feature store's documents in the order found in 1b
+     * (each takes the place of one of them) */
+    for (size_t df = 0, next_feat = 0; df < fl.n && rc == CLI_OK; df++) {
+        for (size_t di = 0; di < skiff_yaml_count(docs[df]); di++) {
+            size_t f = df, i = di;
+            if (feature_kind(skiff_yaml_doc(docs[df], di)) && next_feat < nfeat) {
+                f = feat_order[next_feat].f;
+                i = feat_order[next_feat++].i;
+            }
             json_t *obj = skiff_yaml_doc(docs[f], i), *stored = NULL;
             const struct skiff_kind *k;
             const char *name = json_string_value(
@@ -299,6 +344,7 @@ int cmd_apply(int argc, char **argv)
         }
     }
 out:
+    free(feat_order);
     for (size_t f = 0; f < fl.n; f++) {
         skiff_yaml_free(docs[f]);
         free(fl.paths[f]);

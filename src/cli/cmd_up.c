@@ -197,9 +197,12 @@ static int start(struct platform *p, struct skiff_err *err)
         (rc = skiff_tracking_open(p->store, p->blob, &p->tracking, err)))
         return rc;
     {
-        struct skiff_workflow_controller_opts wo = {p->store, p->auth, p->cfg.home,
-                                                    p->cfg.token_ttl_s, p->cfg.artifacts,
-                                                    p->cfg.pools};
+        struct skiff_workflow_controller_opts wo = {
+            .store = p->store, .auth = p->auth, .home = p->cfg.home,
+            .token_ttl_s = p->cfg.token_ttl_s, .artifacts = p->cfg.artifacts,
+            .pools = p->cfg.pools,
+        };
+        skiff_workflow_set_artifact_max_unpacked(p->cfg.artifact_max_unpacked);
         if ((rc = skiff_workflow_controller_open(&wo, &p->workflows, err)))
             return rc;
     }
@@ -217,7 +220,10 @@ static int start(struct platform *p, struct skiff_err *err)
         (rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)))
         return rc;
     rr = skiff_feat_routes(&nr);
-    if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)))
+    /* writes of feature definitions that break a FeatureService in use are
+     * refused server-side too (curl, GitOps), not only by skiff apply */
+    if ((rc = skiff_http_add_routes(p->http, rr, nr, NULL, p->store, err)) ||
+        (rc = skiff_feat_admission_install(err)))
         return rc;
     if ((rc = skiff_online_open(p->cfg.online_store, p->cfg.home, &p->online, err)) ||
         (rc = skiff_online_server_new(p->online, p->store, NULL, &p->feature_server, err)))
@@ -264,6 +270,7 @@ static void stop(struct platform *p)
     p->monitors = NULL;
     skiff_serving_close(p->serving);   /* after the server: its routes use it */
     p->serving = NULL;
+    skiff_feat_admission_remove();   /* after the server: no write is in flight */
     skiff_online_server_free(p->feature_server);   /* after the server: its routes use it */
     p->feature_server = NULL;
     skiff_online_close(p->online);

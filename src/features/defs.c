@@ -14,6 +14,7 @@
  *   DataSource   file: {path, format: csv} (a file, .csv.gz too, or a folder)
  *                | postgres: {table | query}  timestampField (default
  *                event_timestamp)  createdTimestampColumn  fieldMapping
+ *                | push: {batchSource} (read offline through the batch source)
  *   FeatureView  entities, source, ttl (0 or absent: no limit), online,
  *                fields: [{name, dtype}]
  *                aggregations: [{name, function, column, window}]
@@ -284,6 +285,21 @@ static const struct skiff_feat_source *find_source(const struct skiff_feat_regis
     return NULL;
 }
 
+/* The batchSource push source `name` names; NULL when it is not a push
+ * source. */
+static const char *push_batch_of(const struct skiff_feat_registry *r, const char *name)
+{
+    size_t i;
+    json_t *obj;
+    json_array_foreach(r->docs, i, obj) {
+        const char *batch = json_string_value(
+            json_object_get(json_object_get(spec_of(obj), "push"), "batchSource"));
+        if (batch && strcmp(kind_of(obj), "DataSource") == 0 && strcmp(name_of(obj), name) == 0)
+            return batch;
+    }
+    return NULL;
+}
+
 /* Whether an aggregation function does arithmetic on its column. */
 static bool needs_number(const char *fn)
 {
@@ -381,6 +397,13 @@ static int build_view(const struct skiff_feat_registry *r, const struct doc *d,
     }
     if (!(v->source = find_source(r, json_string_value(json_object_get(spec, "source")))))
         return fail_at(d, "/spec/source", err, SKIFF_EINVAL, "no such DataSource");
+    if (!v->source->batch && push_batch_of(r, v->source->name)) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "push source '%s' reads batchSource '%s', which is not a "
+                 "file or postgres DataSource", v->source->name,
+                 push_batch_of(r, v->source->name));
+        return fail_at(d, "/spec/source", err, SKIFF_EINVAL, msg);
+    }
     if ((ttl = json_object_get(spec, "ttl")) && parse_duration_json(ttl, &v->ttl_us))
         return fail_at(d, "/spec/ttl", err, SKIFF_EINVAL, "not a duration");
     v->nfields = json_array_size(fields);
@@ -513,6 +536,21 @@ static int count_kind(const struct loader *l, const char *kind, size_t *n, struc
     return 0;
 }
 
+/* Points each push source at its batchSource when that is a source with
+ * rows (file or postgres): one level, so a push source never reads another
+ * push source. r->sources does not move once built, so the pointers hold.
+ * A batchSource that is not there is an error of the views reading the push
+ * source (build_view), as a missing source is. */
+static void resolve_batch_sources(struct skiff_feat_registry *r)
+{
+    for (size_t i = 0; i < r->nsources; i++) {
+        const char *batch = push_batch_of(r, r->sources[i].name);
+        const struct skiff_feat_source *b = batch ? find_source(r, batch) : NULL;
+        if (b && (b->path || b->pg_table || b->pg_query))
+            r->sources[i].batch = b;
+    }
+}
+
 static int build(struct loader *l, struct skiff_err *err)
 {
     struct skiff_feat_registry *r = l->r;
@@ -539,6 +577,7 @@ static int build(struct loader *l, struct skiff_err *err)
         if (strcmp(kind_of(l->docs[i].obj), "DataSource") == 0 &&
             (rc = build_source(&l->docs[i], &r->sources[r->nsources++], err)))
             return rc;
+    resolve_batch_sources(r);
     for (size_t i = 0; i < l->ndocs && r->nviews < nv; i++)
         if (strcmp(kind_of(l->docs[i].obj), "FeatureView") == 0 &&
             (rc = build_view(r, &l->docs[i], &r->views[r->nviews++], err)))

@@ -507,7 +507,8 @@ static int ctx_load(struct view_ctx *c, bool skip_bad, bool progress, size_t *sk
                     struct skiff_err *err)
 {
     const struct skiff_feat_view *v = c->v;
-    const struct skiff_feat_source *s = v->source;
+    /* a push source is read through its batchSource (Feast's offline rule) */
+    const struct skiff_feat_source *s = v->source->batch ? v->source->batch : v->source;
     size_t ncols = 0, nev = 0, ts_col, created_col = 0;
     struct skiff_feat_csv_col *cols;
     struct skiff_feat_csv_opts o = {0};

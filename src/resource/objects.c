@@ -8,8 +8,10 @@
  *   - metadata.generation starts at 1 and grows by one each time spec changes;
  *   - status is written only through skiff_resource_set_status, so a user's
  *     apply never clobbers what a controller observed.
+ * Writes of a kind with an admission callback (admission.c) are judged by
+ * it first, under its lock, which is held through the write.
  */
-#include "skiff/resource.h"
+#include "resource_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +41,7 @@ static void format_ts(int64_t us, char *buf, size_t n)
 /* The document without metadata.resourceVersion/generation/uid/
  * creationTimestamp and status: what a user's apply can change. Caller
  * decrefs. */
-static json_t *user_view(const json_t *doc)
+json_t *resource__user_view(const json_t *doc)
 {
     json_t *c = json_deep_copy(doc), *md;
     if (!c)
@@ -82,7 +84,7 @@ static int mutate_apply(const struct skiff_store_obj *cur, struct skiff_store_ob
                                next->kind, next->name);
             goto out;
         }
-        json_t *a = user_view(curdoc), *b = user_view(ctx->obj);
+        json_t *a = resource__user_view(curdoc), *b = resource__user_view(ctx->obj);
         bool same = a && b && json_equal(a, b);
         json_decref(a);
         json_decref(b);
@@ -172,7 +174,13 @@ int skiff_resource_apply(struct skiff_store *s, const struct skiff_kind *k, json
         return skiff_err_set(err, SKIFF_EINVAL,
                              "metadata.name is required to apply (an object with only "
                              "metadata.generateName can only be created)");
-    rc = write_obj(s, k, name, &ctx, stored, err);
+    {
+        bool held;
+        rc = resource__admit_begin(s, k, name, obj, RESOURCE__ADMIT_APPLY, &held, err);
+        if (rc == 0)
+            rc = write_obj(s, k, name, &ctx, stored, err);
+        resource__admit_end(held);
+    }
     if (rc == 0 && result)
         *result = ctx.unchanged ? SKIFF_APPLY_UNCHANGED
                   : ctx.existed ? SKIFF_APPLY_CONFIGURED : SKIFF_APPLY_CREATED;
@@ -203,22 +211,35 @@ int skiff_resource_create(struct skiff_store *s, const struct skiff_kind *k, jso
 
     if (stored)
         *stored = NULL;
-    if (name)
-        return write_obj(s, k, name, &ctx, stored, err);
+    if (name) {
+        bool held;
+        rc = resource__admit_begin(s, k, name, obj, RESOURCE__ADMIT_CREATE, &held, err);
+        if (rc == 0)
+            rc = write_obj(s, k, name, &ctx, stored, err);
+        resource__admit_end(held);
+        return rc;
+    }
     gen = json_string_value(json_object_get(json_object_get(obj, "metadata"), "generateName"));
     if (!gen || !*gen)
         return skiff_err_set(err, SKIFF_EINVAL, "metadata.name or metadata.generateName is required");
     if (strlen(gen) > 58)
         return skiff_err_set(err, SKIFF_EINVAL, "metadata.generateName '%s' is too long", gen);
-    /* a taken name is retried with a new suffix, as the API server does */
+    /* a taken name is retried with a new suffix, as the API server does;
+     * admission judges the object once, as a create of something new */
+    bool held;
+    if ((rc = resource__admit_begin(s, k, NULL, obj, RESOURCE__ADMIT_CREATE, &held, err))) {
+        resource__admit_end(held);
+        return rc;
+    }
     for (int attempt = 0; attempt < 8; attempt++) {
         random_suffix(suffix);
         snprintf(buf, sizeof buf, "%s%s", gen, suffix);
         skiff_err_clear(err);
         rc = write_obj(s, k, buf, &ctx, stored, err);
         if (rc != SKIFF_EEXIST)
-            return rc;
+            break;
     }
+    resource__admit_end(held);
     return rc;
 }
 
@@ -304,7 +325,11 @@ int skiff_resource_list(struct skiff_store *s, const struct skiff_kind *k, json_
 int skiff_resource_delete(struct skiff_store *s, const struct skiff_kind *k, const char *name,
                           struct skiff_err *err)
 {
-    int rc = skiff_store_delete(s, k->kind, name, 0, NULL, err);
+    bool held;
+    int rc = resource__admit_begin(s, k, name, NULL, RESOURCE__ADMIT_DELETE, &held, err);
+    if (rc == 0)
+        rc = skiff_store_delete(s, k->kind, name, 0, NULL, err);
+    resource__admit_end(held);
     if (rc == SKIFF_ENOTFOUND)
         return skiff_err_set(err, SKIFF_ENOTFOUND, "%s \"%s\" not found",
                              skiff_kind_qualified(k), name);

@@ -70,6 +70,26 @@ bool resource__dns1123_subdomain(const char *s);  /* labels joined by dots, <= 2
 bool resource__dns1123_label(const char *s);      /* one label, <= 63 */
 bool resource__dns1035_label(const char *s);      /* a label starting with a letter */
 
+/* ---- admission (admission.c) ---- */
+
+enum resource__admit_op { RESOURCE__ADMIT_APPLY, RESOURCE__ADMIT_CREATE, RESOURCE__ADMIT_DELETE };
+
+/* Before a write of kind k named `name` (NULL: a generated name, nothing
+ * stored yet): when k has an admission callback, takes the admission lock
+ * (*held = true), reads the stored object and asks the callback, unless
+ * there is nothing to judge (see admission.c). Returns 0 or the refusal.
+ * Whatever it returns, the caller writes only on 0 and then calls
+ * resource__admit_end(*held). */
+int resource__admit_begin(struct skiff_store *s, const struct skiff_kind *k, const char *name,
+                          const json_t *new_obj, enum resource__admit_op op, bool *held,
+                          struct skiff_err *err);
+void resource__admit_end(bool held);
+
+/* A copy of the object without what the platform sets (metadata.uid,
+ * resourceVersion, generation, creationTimestamp, and status): what a
+ * user's apply can change. Caller decrefs; NULL when out of memory. */
+json_t *resource__user_view(const json_t *doc);
+
 /* Per-kind validators (skiff_kind_validate_cb), one file per family. */
 int resource__validate_workflow(const json_t *obj, struct skiff_validation *v);
 int resource__validate_workflow_template(const json_t *obj, struct skiff_validation *v);
