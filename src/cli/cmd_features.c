@@ -188,39 +188,61 @@ static int stored_objects(json_t **out, struct skiff_err *err)
     return 0;
 }
 
-/* PUTs each added or changed object of the plan, as `skiff apply` does. */
-static int apply_changes(const json_t *local, const json_t *changes, struct skiff_err *err)
+/* The plan's action ("add", "change", ...) for kind/name, or "". */
+static const char *planned(const json_t *changes, const char *kind, const char *name)
 {
-    json_t *c, *o = NULL;
-    size_t i, j;
-
+    json_t *c;
+    size_t i;
     json_array_foreach(changes, i, c) {
-        const char *action = json_string_value(json_object_get(c, "action"));
-        const char *kind = json_string_value(json_object_get(c, "kind"));
-        const char *name = json_string_value(json_object_get(c, "name"));
-        const struct skiff_kind *k = skiff_kind_lookup(kind);
+        const char *ck = json_string_value(json_object_get(c, "kind"));
+        const char *cn = json_string_value(json_object_get(c, "name"));
+        if (ck && cn && strcmp(ck, kind) == 0 && strcmp(cn, name) == 0)
+            return json_string_value(json_object_get(c, "action"));
+    }
+    return "";
+}
+
+/* PUTs each added or changed object of the plan, as `skiff apply` does, in
+ * an order the platform admits one object at a time
+ * (skiff_feat_apply_order: a service's use of a field goes before the
+ * field's removal, after its addition). */
+static int apply_changes(const json_t *local, const json_t *stored, const json_t *changes,
+                         struct skiff_err *err)
+{
+    size_t n = json_array_size(local), *order = calloc(n ? n : 1, sizeof *order);
+    int rc;
+
+    if (!order)
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    if ((rc = skiff_feat_apply_order(stored, local, order, err)))
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        const json_t *o = json_array_get(local, order[k]);
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *name = json_string_value(
+            json_object_get(json_object_get(o, "metadata"), "name"));
+        const char *action = kind && name ? planned(changes, kind, name) : "";
+        const struct skiff_kind *sk = kind ? skiff_kind_lookup(kind) : NULL;
         struct cli_api_meta meta = {0};
         char path[1024];
         if (strcmp(action, "add") != 0 && strcmp(action, "change") != 0)
             continue;
-        json_array_foreach(local, j, o) {
-            const char *ok = json_string_value(json_object_get(o, "kind"));
-            const char *on = json_string_value(
-                json_object_get(json_object_get(o, "metadata"), "name"));
-            if (ok && on && strcmp(ok, kind) == 0 && strcmp(on, name) == 0)
-                break;
+        if (!sk) {
+            rc = skiff_err_set(err, SKIFF_EINTERNAL, "unknown kind '%s' in the plan", kind);
+            goto out;
         }
-        if (!k || j == json_array_size(local))
-            return skiff_err_set(err, SKIFF_EINTERNAL, "%s '%s' vanished from the plan", kind,
-                                 name);
-        snprintf(path, sizeof path, "/api/v1/%s/%s", k->plural, name);
-        if (cli_api("PUT", path, o, NULL, &meta, err))
-            return skiff_err_prefix(err, "%s/%s", kind, name);
+        snprintf(path, sizeof path, "/api/v1/%s/%s", sk->plural, name);
+        if ((rc = cli_api("PUT", path, o, NULL, &meta, err))) {
+            skiff_err_prefix(err, "%s/%s", kind, name);
+            goto out;
+        }
         printf("%s/%s %s\n", kind, name,
                meta.apply_result[0] ? meta.apply_result
                                     : strcmp(action, "add") == 0 ? "created" : "configured");
     }
-    return 0;
+out:
+    free(order);
+    return rc;
 }
 
 static int plan(int argc, char **argv, bool apply)
@@ -250,7 +272,7 @@ static int plan(int argc, char **argv, bool apply)
     if (apply) {
         /* nothing is written when the result would break a service in use */
         if (skiff_feat_plan_check(skiff_feat_registry_objects(reg), stored, &err) ||
-            apply_changes(skiff_feat_registry_objects(reg), changes, &err))
+            apply_changes(skiff_feat_registry_objects(reg), stored, changes, &err))
             rc = cli_fail(&err);
         goto out;
     }

@@ -180,3 +180,22 @@ def test_skiff_apply_sends_in_an_order_the_platform_admits(platform, tmp_path):
     assert "no order of the changes keeps every FeatureService in use working" in r.stderr
     assert "nothing was applied" in r.stderr
     assert get(platform, "featureviews", "user_velocity")["metadata"]["resourceVersion"] == rv
+
+
+def test_features_apply_sends_in_an_order_the_platform_admits(platform, tmp_path):
+    """`skiff features apply` writes the same change as `skiff apply`, service
+    first, rather than being refused halfway by the platform."""
+    import yaml
+    applied(platform, tmp_path)
+    docs = [d for d in yaml.safe_load_all((tmp_path / "repo.yaml").read_text()) if d]
+    changed = {(d["kind"], d["metadata"]["name"]): d
+               for d in yaml.safe_load_all(VIEW_AND_SERVICE % {"agg": "tx_count_1h"})}
+    docs = [changed.get((d["kind"], d["metadata"]["name"]), d) for d in docs]
+    (tmp_path / "repo2.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    r = platform.cli("features", "apply", "-f", str(tmp_path / "repo2.yaml"))
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if "/" in l]
+    assert lines == ["FeatureService/fraud_velocity configured",
+                     "FeatureView/user_velocity configured"], r.stdout
+    spec = get(platform, "featureviews", "user_velocity")["spec"]
+    assert "merchants_24h" not in [a["name"] for a in spec["aggregations"]]
