@@ -106,7 +106,8 @@ def wrk(url, token=None, body=None, secs=8):
             f.write(f"  local b = string.format('{body}', n % {NENT})\n")
             f.write("  return wrk.format(nil, nil, nil, b)\nend\n")
         script = f.name
-    r = subprocess.run(["wrk", "-t2", "-c32", f"-d{secs}s", "--latency", "-s", script, url],
+    # one wrk thread: one core generates load, one serves (bench_serving.py)
+    r = subprocess.run(["wrk", "-t1", "-c32", f"-d{secs}s", "--latency", "-s", script, url],
                        capture_output=True, text=True, timeout=secs + 60)
     os.unlink(script)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", r.stdout).group(1))
@@ -150,6 +151,21 @@ def main():
             body = '{"feature_service":"bench","entities":{"user_id":["u%d"]}}'
             http_rps, http_p99 = wrk(url + "/get-online-features", token, body)
             ceil_rps, ceil_p99 = wrk(url + "/health")
+            # the feature server alone, as a serving container runs it: one
+            # HTTP thread per CPU (skiff up keeps 4 for handlers that may wait
+            # on the metadata store), the platform's stored definitions
+            sport = free_port()
+            alone = subprocess.Popen([SKIFF, "features", "serve", "--listen",
+                                      f"127.0.0.1:{sport}"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                surl = f"http://127.0.0.1:{sport}"
+                wait_http(surl + "/healthz")
+                alone_rps, alone_p99 = wrk(surl + "/get-online-features", token, body)
+                aceil_rps, aceil_p99 = wrk(surl + "/health")
+            finally:
+                alone.terminate()
+                alone.wait()
         finally:
             up.terminate()
             up.wait()
@@ -170,6 +186,10 @@ def main():
           f"{ceil_rps:,.0f} req/s | {http_rps / ceil_rps:.2f}x |")
     print(f"| HTTP /get-online-features p99 | {http_p99 / 1000:.2f} ms | /health "
           f"{ceil_p99 / 1000:.2f} ms | - |")
+    print(f"| `features serve` /get-online-features, 32 conn | {alone_rps:,.0f} req/s | /health "
+          f"{aceil_rps:,.0f} req/s | {alone_rps / aceil_rps:.2f}x |")
+    print(f"| `features serve` /get-online-features p99 | {alone_p99 / 1000:.2f} ms | /health "
+          f"{aceil_p99 / 1000:.2f} ms | - |")
     print(f"\nmaterialize {NENT} entities: LMDB {lm['materialize_s']:.3f} s, "
           f"Redis {rd['materialize_s']:.3f} s; raw redis-benchmark {rawrps:,.0f} req/s "
           f"on 1 connection")

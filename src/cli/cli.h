@@ -56,6 +56,11 @@ struct cli_api_meta {
 int cli_api(const char *method, const char *path, const json_t *body, json_t **out,
             struct cli_api_meta *meta, struct skiff_err *err);
 
+/* HTTP worker threads for a server whose handlers compute and never wait
+ * (skiff serve, skiff features serve): one per online CPU, since more only
+ * queue behind each other and stretch the tail latency. */
+unsigned cli_cpu_threads(void);
+
 /* Output (src/cli/output.c). */
 void cli_print_table(const json_t *items);
 /* format "yaml" or "json". */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "skiff/auth.h"
 #include "skiff/buf.h"
@@ -146,4 +147,10 @@ const struct skiff_kind *cli_kind_arg(const char *cmd, const char *name)
                     ks[i].shorts ? ks[i].shorts : "");
     }
     return k;
+}
+
+unsigned cli_cpu_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
 }

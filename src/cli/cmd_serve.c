@@ -256,14 +256,7 @@ int cmd_serve(int argc, char **argv)
     skiff_http_opts_init(&ho);
     ho.listen = listen;
     ho.auth = auth;
-    if (threads == 0) {
-        /* inference is CPU work that never waits on I/O: more threads than
-         * CPUs only queue behind each other and stretch the tail (p99 on 2
-         * cores: 0.4 ms with 2 threads, 2.7 ms with 4; docs/benchmarks.md) */
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = ncpu < 1 ? 1 : ncpu > 256 ? 256 : (int)ncpu;
-    }
-    ho.threads = (unsigned)threads;
+    ho.threads = threads ? (unsigned)threads : cli_cpu_threads();
     ho.access_log = access_log;
     rr = skiff_serving_routes(&nr);
     if (no_auth) {
