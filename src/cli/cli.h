@@ -10,6 +10,7 @@
 #define SKIFF_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -55,6 +56,16 @@ struct cli_api_meta {
  * server's message (400 -> EINVAL, 404 -> ENOTFOUND, 409 -> ECONFLICT ...). */
 int cli_api(const char *method, const char *path, const json_t *body, json_t **out,
             struct cli_api_meta *meta, struct skiff_err *err);
+
+/* The same call with any body and the reply as it comes (an HTML report,
+ * an artifact): `res` gets status, headers and body (caller releases
+ * res->body and res->headers with skiff_buf_release when 0 is returned; on
+ * an error nothing is left to release). A status >= 400 is an error made
+ * from the platform's JSON message, as cli_api makes it. */
+struct skiff_http_result;
+int cli_api_raw(const char *method, const char *path, const char *content_type,
+                const void *body, size_t len, struct skiff_http_result *res,
+                struct skiff_err *err);
 
 /* HTTP worker threads for a server whose handlers compute and never wait
  * (skiff serve, skiff features serve): one per online CPU, since more only

@@ -74,62 +74,83 @@ static int status_code(long status)
     }
 }
 
+/* The platform's error (HTTP status >= 400) as a skiff error: its JSON
+ * message, with what to do about a 401 or 403. */
+static int platform_error(const struct skiff_http_result *res, const char *url,
+                          const char *token, struct skiff_err *err)
+{
+    json_t *reply = res->body.len ? json_loadb(res->body.ptr, res->body.len, 0, NULL) : NULL;
+    const char *msg = json_string_value(
+        json_object_get(json_object_get(reply, "error"), "message"));
+    int rc = skiff_err_set(err, status_code(res->status), "%.*s",
+                           msg ? (int)strlen(msg) : (int)(res->body.len > 300 ? 300 : res->body.len),
+                           msg ? msg : res->body.ptr ? res->body.ptr : "");
+    if (res->status == 401)
+        skiff_err_prefix(err, "the platform at %s refused the token (%s)%s", url,
+                         token ? "from SKIFF_TOKEN_FILE or SKIFF_HOME/admin.token" : "none found",
+                         token ? "" : "; set SKIFF_HOME to the platform's home or "
+                                      "SKIFF_TOKEN_FILE to a token file");
+    else if (res->status == 403)
+        skiff_err_prefix(err, "permission denied");
+    json_decref(reply);
+    return rc;
+}
+
+int cli_api_raw(const char *method, const char *path, const char *content_type,
+                const void *body, size_t len, struct skiff_http_result *res,
+                struct skiff_err *err)
+{
+    char *url = NULL, *token = NULL;
+    struct skiff_buf full = SKIFF_BUF_INIT;
+    int rc;
+
+    skiff_buf_init(&res->body, 0);
+    skiff_buf_init(&res->headers, 0);
+    if ((rc = cli_platform(&url, &token, err)))
+        goto out;
+    if (skiff_buf_appendf(&full, "%s%s", url, path)) {
+        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = skiff_http_request(method, full.ptr, token, content_type, body, len, res, err)))
+        goto out;
+    if (res->status >= 400)
+        rc = platform_error(res, url, token, err);
+out:
+    free(url);
+    free(token);
+    skiff_buf_release(&full);
+    if (rc) {
+        skiff_buf_release(&res->body);
+        skiff_buf_release(&res->headers);
+    }
+    return rc;
+}
+
 int cli_api(const char *method, const char *path, const json_t *body, json_t **out,
             struct cli_api_meta *meta, struct skiff_err *err)
 {
-    char *url = NULL, *token = NULL, *text = NULL;
     struct skiff_http_result res = {0};
-    struct skiff_buf full = SKIFF_BUF_INIT;
-    json_t *reply = NULL;
+    char *text = NULL;
     int rc;
 
     if (out)
         *out = NULL;
-    skiff_buf_init(&res.body, 0);
-    skiff_buf_init(&res.headers, 0);
-    if ((rc = cli_platform(&url, &token, err)))
-        goto out;
-    skiff_buf_appendf(&full, "%s%s", url, path);
-    if (body && !(text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
-        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = skiff_http_request(method, full.ptr, token, text ? "application/json" : NULL, text,
-                            text ? strlen(text) : 0, &res, err);
+    if (body && !(text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+        return skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
+    rc = cli_api_raw(method, path, text ? "application/json" : NULL, text,
+                     text ? strlen(text) : 0, &res, err);
+    free(text);
     if (rc)
-        goto out;
+        return rc;
     if (meta) {
         meta->status = res.status;
         if (!skiff_http_result_header(&res, "X-Skiff-Apply", meta->apply_result,
                                       sizeof meta->apply_result))
             meta->apply_result[0] = '\0';
     }
-    if (res.body.len)
-        reply = json_loadb(res.body.ptr, res.body.len, 0, NULL);
-    if (res.status >= 400) {
-        const char *msg = json_string_value(
-            json_object_get(json_object_get(reply, "error"), "message"));
-        rc = skiff_err_set(err, status_code(res.status), "%s", msg ? msg : res.body.ptr);
-        if (res.status == 401)
-            skiff_err_prefix(err, "the platform at %s refused the token (%s)%s", url,
-                             token ? "from SKIFF_TOKEN_FILE or SKIFF_HOME/admin.token"
-                                   : "none found",
-                             token ? "" : "; set SKIFF_HOME to the platform's home or "
-                                          "SKIFF_TOKEN_FILE to a token file");
-        else if (res.status == 403)
-            skiff_err_prefix(err, "permission denied");
-        goto out;
-    }
-    if (out) {
-        *out = reply;
-        reply = NULL;
-    }
-out:
-    json_decref(reply);
-    free(text);
-    free(url);
-    free(token);
-    skiff_buf_release(&full);
+    if (out && res.body.len)
+        *out = json_loadb(res.body.ptr, res.body.len, 0, NULL);   /* NULL when not JSON */
     skiff_buf_release(&res.body);
     skiff_buf_release(&res.headers);
     return rc;

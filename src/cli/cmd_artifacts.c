@@ -63,36 +63,23 @@ static int download(const char *name, const char *node, const char *art, const c
 {
     struct skiff_err err = SKIFF_ERR_INIT;
     struct skiff_http_result res = {0};
-    struct skiff_buf full = SKIFF_BUF_INIT;
-    char *url = NULL, *token = NULL, *en = NULL, *ea = NULL, *ew = NULL;
+    struct skiff_buf path = SKIFF_BUF_INIT;
+    char *en = NULL, *ea = NULL, *ew = NULL;
     char fname[512];
     FILE *f = NULL;
     int rc = CLI_OK;
 
     skiff_buf_init(&res.body, 0);
     skiff_buf_init(&res.headers, 0);
-    if (cli_platform(&url, &token, &err)) {
-        rc = cli_fail(&err);
-        goto out;
-    }
     /* display names such as "make(0:a)" travel percent-encoded */
     if (!(ew = curl_easy_escape(NULL, name, 0)) || !(en = curl_easy_escape(NULL, node, 0)) ||
         !(ea = curl_easy_escape(NULL, art, 0))) {
         rc = CLI_FAILED;
         goto out;
     }
-    skiff_buf_appendf(&full, "%s/api/v1/workflows/%s/artifacts/%s/%s", url, ew, en, ea);
-    if (skiff_http_request("GET", full.ptr, token, NULL, NULL, 0, &res, &err)) {
-        rc = cli_fail(&err);
-        goto out;
-    }
-    if (res.status != 200) {
-        json_t *reply = json_loadb(res.body.ptr, res.body.len, 0, NULL);
-        const char *msg = json_string_value(
-            json_object_get(json_object_get(reply, "error"), "message"));
-        skiff_err_set(&err, res.status == 404 ? SKIFF_ENOTFOUND : SKIFF_EINTERNAL, "%s",
-                      msg ? msg : "the platform refused the request");
-        json_decref(reply);
+    if ((skiff_buf_appendf(&path, "/api/v1/workflows/%s/artifacts/%s/%s", ew, en, ea) &&
+         skiff_err_set(&err, SKIFF_ENOMEM, "out of memory")) ||
+        cli_api_raw("GET", path.ptr, NULL, NULL, 0, &res, &err)) {
         rc = cli_fail(&err);
         goto out;
     }
@@ -131,9 +118,7 @@ out:
     curl_free(ew);
     curl_free(en);
     curl_free(ea);
-    free(url);
-    free(token);
-    skiff_buf_release(&full);
+    skiff_buf_release(&path);
     skiff_buf_release(&res.body);
     skiff_buf_release(&res.headers);
     return rc;

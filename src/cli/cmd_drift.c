@@ -271,42 +271,16 @@ static long long newest_with_report(const json_t *runs)
 }
 
 /* GET path's body as it is into *out (caller releases it with
- * skiff_buf_release): the HTML report is not JSON, which cli_api reads.
- * Errors were already found by asking for the run through cli_api: a
- * status other than 200 here is reported as it comes. */
+ * skiff_buf_release): the HTML report is not JSON, which cli_api reads. */
 static int get_raw(const char *path, struct skiff_buf *out, struct skiff_err *err)
 {
-    char *url = NULL, *token = NULL;
-    struct skiff_buf full = SKIFF_BUF_INIT;
     struct skiff_http_result res = {0};
-    int rc;
-
-    skiff_buf_init(&res.body, 0);
-    skiff_buf_init(&res.headers, 0);
-    if ((rc = cli_platform(&url, &token, err)))
-        goto out;
-    if ((rc = skiff_buf_appendf(&full, "%s%s", url, path))) {
-        rc = skiff_err_set(err, SKIFF_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = skiff_http_request("GET", full.ptr, token, NULL, NULL, 0, &res, err)))
-        goto out;
-    if (res.status != 200) {
-        rc = skiff_err_set(err, res.status == 404 ? SKIFF_ENOTFOUND : SKIFF_EINTERNAL,
-                           "GET %s: HTTP %ld: %.*s", path, res.status,
-                           (int)(res.body.len > 300 ? 300 : res.body.len),
-                           res.body.ptr ? res.body.ptr : "");
-        goto out;
-    }
+    int rc = cli_api_raw("GET", path, NULL, NULL, 0, &res, err);
+    if (rc)
+        return rc;
     *out = res.body;
-    res.body = (struct skiff_buf)SKIFF_BUF_INIT;
-out:
-    free(url);
-    free(token);
-    skiff_buf_release(&full);
-    skiff_buf_release(&res.body);
     skiff_buf_release(&res.headers);
-    return rc;
+    return 0;
 }
 
 static int drift_report(int argc, char **argv)
