@@ -7,9 +7,10 @@
  * record's bytes are read in place (zero copy) until release.
  * Writes: one write transaction per batch; LMDB serialises writers across
  * threads and processes (skiff up and a `skiff features materialize` may
- * share a home). MDB_NOSYNC: a killed process loses nothing the kernel has
- * (committed pages are in the page cache); a power cut may lose the last
- * batches, which a rerun of materialize writes again. The environment is
+ * share a home). MDB_NOMETASYNC: each commit flushes its data pages but
+ * not the meta page, so a killed process loses nothing and a power cut can
+ * at most undo the last commit, never corrupt the file (MDB_NOSYNC could:
+ * and events pushed online only exist nowhere else). The environment is
  * synced on close.
  */
 #include "online_int.h"
@@ -183,7 +184,7 @@ int online__lmdb_open(struct skiff_online *o, const char *dir, struct skiff_err 
     }
     if ((rc = mdb_env_create(&l->env)) || (rc = mdb_env_set_mapsize(l->env, MAP_SIZE)) ||
         (rc = mdb_env_set_maxreaders(l->env, 512)) ||
-        (rc = mdb_env_open(l->env, dir, MDB_NOTLS | MDB_NOSYNC, 0600))) {
+        (rc = mdb_env_open(l->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600))) {
         rc = skiff_err_set(err, SKIFF_EIO, "cannot open the online store '%s' (lmdb): %s", dir,
                            mdb_strerror(rc));
         goto fail;
