@@ -1999,6 +1999,31 @@ out:
  * manifest, then runs a PyTorchJob's replicas (when the ledger has room
  * for all of them: else it stays Pending with the reason) or creates a
  * skiff kind. */
+/* Takes what node i requests from the resource ledger. False while it does
+ * not fit: the ledger's reason becomes the node's message (and the first
+ * one is kept as why it waited). When it fits, a waiting reason is over. */
+static bool hold_or_wait(struct engine *e, long i, const struct workflow__request *r)
+{
+    struct node *nd = &e->nodes[i];
+    char holder[600], why[1024];
+
+    /* the root pod's display name is the workflow's: name its template */
+    snprintf(holder, sizeof holder, "%s/%s", e->wf->name,
+             i == e->root && nd->tmpl_name ? nd->tmpl_name : nd->display);
+    if (!workflow__sched_acquire(r, holder, &nd->grant, why, sizeof why)) {
+        set_message(e, i, why);
+        if (!nd->waited)
+            nd->waited = strdup(why);
+        return false;
+    }
+    if (nd->message) {
+        free(nd->message);
+        nd->message = NULL;
+        changed(e);
+    }
+    return true;
+}
+
 static void start_resource(struct engine *e, long i)
 {
     struct node *nd = &e->nodes[i];
@@ -2009,7 +2034,7 @@ static void start_resource(struct engine *e, long i)
     json_t *t = json_deep_copy(nd->tmpl), *obj = NULL, *meta;
     const json_t *res;
     const char *manifest, *action;
-    char msg[SKIFF_ERR_MSG_MAX + 64], holder[600], why[1024];
+    char msg[SKIFF_ERR_MSG_MAX + 64];
     int next_gpu = 0;
 
     if (!t || subst_json(t, &s, &err)) {
@@ -2083,18 +2108,8 @@ static void start_resource(struct engine *e, long i)
         set_phase(e, i, P_ERROR, err.msg);
         goto out;
     }
-    snprintf(holder, sizeof holder, "%s/%s", e->wf->name,
-             i == e->root && nd->tmpl_name ? nd->tmpl_name : nd->display);
-    if (!workflow__sched_acquire(&req, holder, &nd->grant, why, sizeof why)) {
-        set_message(e, i, why);
-        if (!nd->waited)
-            nd->waited = strdup(why);
+    if (!hold_or_wait(e, i, &req))
         goto out;
-    }
-    if (nd->message) {
-        free(nd->message);
-        nd->message = NULL;
-    }
     if (!(nd->dir = malloc(1024))) {
         set_phase(e, i, P_ERROR, "out of memory");
         goto out;
@@ -2355,7 +2370,6 @@ static bool acquire(struct engine *e, long i)
     struct workflow__request r = {0};
     const char *type = workflow__template_type(nd->tmpl);
     json_t *res = json_deep_copy(json_object_get(json_object_get(nd->tmpl, type), "resources"));
-    char holder[600], why[1024];
     bool ok = false;
 
     r.node_selector = json_object_get(nd->tmpl, "nodeSelector");
@@ -2368,22 +2382,7 @@ static bool acquire(struct engine *e, long i)
         set_phase(e, i, P_ERROR, err.msg);
         goto out;
     }
-    /* the root pod's display name is the workflow's: name its template */
-    snprintf(holder, sizeof holder, "%s/%s", e->wf->name,
-             i == e->root && nd->tmpl_name ? nd->tmpl_name : nd->display);
-    if (!workflow__sched_acquire(&r, holder, &nd->grant, why, sizeof why)) {
-        set_message(e, i, why);
-        if (!nd->waited)
-            nd->waited = strdup(why);
-        goto out;
-    }
-    if (nd->message) {
-        /* the waiting reason is over */
-        free(nd->message);
-        nd->message = NULL;
-        changed(e);
-    }
-    ok = true;
+    ok = hold_or_wait(e, i, &r);
 out:
     json_decref(res);
     free(s.scratch);
